@@ -279,6 +279,23 @@ class CausalLM:
         )
 
     @torch.inference_mode()
+    def embed(self, texts: list[str], batch_size: int = 16, max_length: int = 128) -> np.ndarray:
+        """Mean-pooled last hidden states: the LM as a (weaker) sentence encoder, for ranking."""
+        out = []
+        self.tokenizer.padding_side = "right"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        for start in range(0, len(texts), batch_size):
+            batch = self.tokenizer(
+                texts[start : start + batch_size], padding=True, truncation=True,
+                max_length=max_length, return_tensors="pt",
+            ).to(self.device)
+            with autocast(self.device):
+                hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1]
+            out.append(mean_pool(hidden.float(), batch["attention_mask"]).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+
+    @torch.inference_mode()
     def token_losses(self, texts: list[str], max_length: int = 256) -> list[np.ndarray]:
         """Per-token negative log-likelihood of each text (for domain unusualness)."""
         out = []

@@ -80,7 +80,7 @@ def _compute(dataset: Dataset, model_name: str, device: str | None) -> Features:
     from tladvisor import catalog
 
     spec = catalog.get_spec(model_name)
-    if spec.modality != dataset.modality and spec.kind != catalog.INSTRUCTION_LM:
+    if spec.modality != dataset.modality:
         raise ValueError(
             f"model {model_name!r} encodes {spec.modality}, but the data set is {dataset.modality}; "
             f"pick a {dataset.modality} model (default: {catalog.default_model(dataset.modality)})"
@@ -91,6 +91,8 @@ def _compute(dataset: Dataset, model_name: str, device: str | None) -> Features:
     if spec.kind == catalog.IMAGE_CLASSIFIER:
         feats, logits = model.forward_batches(list(dataset.items))
         return Features(feats, logits)
+    if spec.kind == catalog.INSTRUCTION_LM:
+        return Features(model.embed(list(dataset.items)), None)
     if spec.kind == catalog.CLIP:
         return Features(model.encode_images(list(dataset.items)), None)
     raise ValueError(f"model {model_name!r} ({spec.kind}) gives no embeddings to cache")

@@ -1,0 +1,346 @@
+"""The headless interface: ``tladvisor advise | run | score | runs | models | serve``.
+
+Every command has ``--help``; ``--json`` prints one JSON object (or list) on stdout and nothing else.
+Bad input exits with status 2 and a one-paragraph message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tladvisor.strategies.names import Strategy
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """Shown to the user as 'error: ...' with exit status 2."""
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _open_store(args: argparse.Namespace):
+    from tladvisor.store import Store
+
+    return Store(args.db)
+
+
+def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("data", nargs=None if required else "?", help="labelled CSV, folder-per-class ZIP "
+                   "or folder, or sample:NAME (sample:rotten_tomatoes, sample:mnist_digits)")
+    p.add_argument("--text-col", help="text column (default: auto-detected)")
+    p.add_argument("--label-col", help="label column (default: auto-detected)")
+    p.add_argument("--image-col", help="image file-name column of an image CSV")
+    p.add_argument("--images", help="folder or ZIP with the images named in the CSV")
+
+
+def _load_data(args: argparse.Namespace):
+    from tladvisor import data
+
+    source = args.data
+    if source.startswith("sample:"):
+        return data.load_sample(source.split(":", 1)[1])
+    path = Path(source)
+    if not path.exists():
+        raise CliError(f"no such file or folder: {source}")
+    if args.images:
+        return data.load_image_csv(path, args.images, image_col=args.image_col,
+                                   label_col=args.label_col, name=path.name)
+    if path.is_dir() or path.suffix.lower() == ".zip":
+        return data.load_image_zip(path, name=path.name) if path.suffix.lower() == ".zip" \
+            else data.load_path(path)
+    return data.load_text_csv(path, text_col=args.text_col, label_col=args.label_col, name=path.name)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from tladvisor import catalog
+
+    rows = []
+    for spec in catalog.list_models():
+        ok, why = catalog.availability(spec.name) if args.load else catalog.installed(spec.name)
+        rows.append({**spec.to_dict(), "available": ok, "status": why})
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        mark = "ok " if r["available"] else "-- "
+        params = f"{r['params'] / 1e6:.1f}M" if r["params"] else "?"
+        print(f"{mark}{r['name']:<20} {r['kind']:<17} {params:>7}  {r['status']}")
+        print(f"    {r['source']} ({r['license']})")
+    print("\nYour own models: --model hf:/path/to/folder | clip:/path/to/folder | "
+          "open_clip:ARCH:/path/to/checkpoint")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    df = store.list_runs(user=args.user, strategy=args.strategy, status=args.status)
+    if args.json:
+        _print_json(json.loads(df.to_json(orient="records", date_format="iso")))
+        return 0
+    if df.empty:
+        print("no runs yet: try  tladvisor run sample:rotten_tomatoes --strategy feature_extraction")
+        return 0
+    cols = [c for c in ("id", "user_name", "status", "strategy", "model", "accuracy", "macro_f1",
+                        "seconds", "created_at") if c in df.columns]
+    print(df[cols].to_string(index=False, max_colwidth=24))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import subprocess
+
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    env = dict(os.environ)
+    if args.db:
+        env["TLADVISOR_DB"] = str(Path(args.db).resolve())
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+           "--server.headless", "true"]
+    print(f"tladvisor dashboard on http://{args.host}:{args.port}", file=sys.stderr)
+    return subprocess.call(cmd, env=env)
+
+
+def _profile_args(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "format_critical": args.format_critical,
+        "frequent_updates": args.frequent_updates,
+        "needs_new_knowledge": args.needs_new_knowledge,
+        "gpu_memory_gb": args.gpu_memory_gb,
+        "latency_sensitive": args.latency_sensitive,
+    }
+
+
+def _advise(args: argparse.Namespace):
+    """Measure the data when given (flags override), else build the profile from the flags."""
+    from tladvisor import decision
+
+    answers = {k: v for k, v in _profile_args(args).items() if v is not None}
+    measured = None
+    if args.data:
+        from tladvisor.profile import measure_profile
+
+        ds = _load_data(args)
+        measured = measure_profile(ds, probe=not args.no_probe)
+        profile = measured.to_task_profile(**answers)
+        overrides = {
+            "n_labeled": args.n_labeled, "n_classes": args.n_classes,
+            "domain_unusualness": args.domain_unusualness, "modality": args.modality,
+        }
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(profile, key, value)
+                if key == "domain_unusualness":
+                    profile.unusualness_measured = False
+    else:
+        if args.n_labeled is None:
+            raise CliError("give a data file, or describe the task with at least --n-labeled "
+                           "(and --n-classes, --modality, --domain-unusualness)")
+        profile = decision.TaskProfile(
+            modality=args.modality or "text", n_labeled=args.n_labeled,
+            n_classes=args.n_classes or 2, domain_unusualness=args.domain_unusualness, **answers,
+        )
+    return decision.recommend(profile), measured
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    rec, measured = _advise(args)
+    out = rec.to_dict()
+    if measured is not None:
+        out["measured"] = measured.to_dict()
+    if args.json:
+        _print_json(out)
+        return 0
+    print(f"Recommended: {rec.strategy.value}")
+    print("Alternatives: " + ", ".join(f"{a['strategy']} ({a['score']:.2f})"
+                                       for a in out["alternatives"]))
+    print("\nWhy:")
+    for r in out["reasons"]:
+        print(f"  - {r['text']}\n      [{r['rule']}] {r['source']}")
+    if out.get("advice"):
+        print("\nAlso consider:")
+        for a in out["advice"]:
+            print(f"  - {a.get('title', '')}: {a.get('text', '')}")
+    if out.get("data_needs"):
+        print(f"\nData needs: {out['data_needs']}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tladvisor.runner import execute
+
+    ds = _load_data(args)
+    strategy = args.strategy
+    if strategy == "auto":
+        from tladvisor.profile import measure_profile
+        from tladvisor import decision
+
+        profile = measure_profile(ds, probe=False).to_task_profile()
+        strategy = decision.recommend(profile).strategy.value
+        if not args.json:
+            print(f"auto: the advisor recommends {strategy}", file=sys.stderr)
+    overrides = {"model": args.model, "seed": args.seed, "epochs": args.epochs,
+                 "max_train": args.max_train, "batch_size": args.batch_size, "lr": args.lr}
+    if args.llm_url:
+        overrides["llm_url"] = args.llm_url
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        overrides[key.strip()] = json.loads(value) if value[:1] in "[{0123456789-tfn\"" else value
+    store = _open_store(args)
+    progress = _tqdm_progress(args.json)
+    artifacts = Path(os.environ.get("TLADVISOR_ARTIFACTS", Path(store.path).parent / "artifacts"))
+    report = execute(store, ds, strategy, overrides, user=args.user, device=args.device,
+                     progress=progress, artifact_root=artifacts)
+    progress(1.0, "")
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"run {report.run_id}: {report.status}  {report.strategy} on {report.model}"
+              f" [{report.backend}] {report.device}/{report.precision}")
+        for name, value in {**report.metrics, **report.cost}.items():
+            print(f"  {name:<18} {value:.4g}")
+        for group in ("transferability", "forgetting"):
+            values = getattr(report, group)
+            if values:
+                print(f"  {group}: " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
+        for note in report.notes:
+            print(f"  note: {note}")
+        if report.error:
+            print(f"error: {report.error}", file=sys.stderr)
+    return 0 if report.status == "done" else 1
+
+
+def _tqdm_progress(quiet: bool):
+    if quiet:
+        return lambda fraction, message: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, file=sys.stderr, bar_format="{l_bar}{bar}| {desc}")
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = int(fraction * 1000)
+        bar.set_description_str(message[:40])
+        bar.refresh()
+        if fraction >= 1.0:
+            bar.close()
+
+    return progress
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from tladvisor.scoring import rank_models
+
+    ds = _load_data(args)
+    models = args.models.split(",") if args.models else None
+    table = rank_models(ds, models=models)
+    if args.json:
+        _print_json(table)
+        return 0
+    for row in table:
+        scores = ", ".join(f"{k}={v:.3g}" for k, v in row["scores"].items())
+        print(f"{row['rank']}. {row['model']:<20} {scores}  ({row['seconds']:.1f} s)")
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tladvisor",
+        description="Advise on, run and compare transfer-learning strategies for a labelled data set.",
+    )
+    parser.add_argument("--db", default=None, help="DuckDB file (default: $TLADVISOR_DB or "
+                        "data/tladvisor.duckdb)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list the model catalogue and whether each loads here")
+    p.add_argument("--load", action="store_true", help="really load each model (slow for the LM)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("runs", help="list stored runs")
+    p.add_argument("--user")
+    p.add_argument("--strategy")
+    p.add_argument("--status")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("serve", help="start the dashboard")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: local only)")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("advise", help="recommend a strategy, measuring the data when given")
+    _add_data_args(p, required=False)
+    p.add_argument("--modality", choices=["text", "image"])
+    p.add_argument("--n-labeled", type=int)
+    p.add_argument("--n-classes", type=int)
+    p.add_argument("--domain-unusualness", type=float, help="0 (ordinary) .. 1 (very unusual)")
+    p.add_argument("--format-critical", action="store_true", default=None)
+    p.add_argument("--frequent-updates", action="store_true", default=None)
+    p.add_argument("--needs-new-knowledge", action="store_true", default=None)
+    p.add_argument("--latency-sensitive", action="store_true", default=None)
+    p.add_argument("--gpu-memory-gb", type=float)
+    p.add_argument("--no-probe", action="store_true", help="skip the cheap kNN/linear probe")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_advise)
+
+    p = sub.add_parser("run", help="run a strategy and store its metrics")
+    _add_data_args(p, required=True)
+    p.add_argument("--strategy", required=True,
+                   choices=[s.value for s in Strategy] + ["auto"])
+    p.add_argument("--model", help="catalogue name or hf:/clip:/open_clip: path")
+    p.add_argument("--user", default=os.environ.get("USER", "anonymous"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-train", type=int, help="cap on training examples (stratified)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="cpu, cuda or auto (default)")
+    p.add_argument("--llm-url", help="OpenAI-compatible endpoint for the prompting strategy")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any other strategy setting, e.g. --set shots=4")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("score", help="rank models for a data set by transferability, no training")
+    _add_data_args(p, required=True)
+    p.add_argument("--models", help="comma-separated catalogue names (default: all that apply)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = build_parser().parse_args(argv)
+    from tladvisor.catalog import ModelUnavailable
+    from tladvisor.data import DataError
+
+    try:
+        return args.func(args)
+    except (CliError, DataError, ModelUnavailable, ValueError, PermissionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RuntimeError as exc:  # e.g. the store is locked by another process
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

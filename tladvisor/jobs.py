@@ -1,0 +1,146 @@
+"""The run queue: runs execute off the page thread, one at a time per device, with live progress
+and cancellation.
+
+The dashboard keeps one ``JobQueue`` per server process (``st.cache_resource``); every teammate's
+session submits to it, so two people starting runs at once get both runs queued and completed.
+A queued run is a store row from the moment it is submitted, so every page sees it.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tladvisor.data import Dataset
+from tladvisor.runner import RunReport, build_config, execute
+from tladvisor.strategies import Strategy
+
+
+@dataclass
+class JobState:
+    run_id: str
+    user: str
+    strategy: str
+    status: str = "queued"  # queued / running / done / failed / cancelled
+    fraction: float = 0.0
+    message: str = "waiting for the device"
+    started: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    report: RunReport | None = None
+
+
+@dataclass
+class _Job:
+    state: JobState
+    dataset: Dataset
+    strategy: Strategy
+    config: Any
+    device: str | None
+
+
+class JobQueue:
+    """A FIFO of runs served by one worker thread (one run at a time on the device)."""
+
+    def __init__(self, store: Any, *, artifact_root: Path | None = None) -> None:
+        self.store = store
+        self.artifact_root = artifact_root
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._states: dict[str, JobState] = {}
+        self._lock = threading.Lock()
+        self._worker = threading.Thread(target=self._serve, name="tladvisor-runs", daemon=True)
+        self._worker.start()
+
+    def submit(
+        self,
+        dataset: Dataset,
+        strategy: Strategy | str,
+        overrides: dict[str, Any] | None = None,
+        *,
+        user: str,
+        device: str | None = None,
+    ) -> str:
+        """Validate the settings, record a queued run and return its id (raises ValueError on bad
+        settings before anything is written)."""
+        strategy = Strategy.parse(strategy)
+        config = build_config(strategy, overrides)
+        from tladvisor.catalog import default_model
+
+        model = config.model or ("smollm2" if strategy is Strategy.PROMPTING else
+                                 default_model(dataset.modality))
+        self.store.upsert_dataset(
+            dataset.fingerprint, dataset.name, dataset.modality, len(dataset),
+            dataset.class_counts, dataset.source,
+        )
+        run_id = self.store.create_run(
+            user=user, dataset_fingerprint=dataset.fingerprint, strategy=strategy.value,
+            model=model, config=config.to_dict(), seed=config.seed,
+        )
+        state = JobState(run_id=run_id, user=user, strategy=strategy.value)
+        with self._lock:
+            self._states[run_id] = state
+        self._queue.put(_Job(state, dataset, strategy, config, device))
+        return run_id
+
+    def state(self, run_id: str) -> JobState | None:
+        with self._lock:
+            return self._states.get(run_id)
+
+    def active(self) -> list[JobState]:
+        """Queued and running jobs, oldest first."""
+        with self._lock:
+            return [s for s in self._states.values() if s.status in ("queued", "running")]
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask a queued or running job to stop; it is marked cancelled within a training step."""
+        state = self.state(run_id)
+        if state is None or state.status not in ("queued", "running"):
+            return False
+        state.cancel.set()
+        return True
+
+    def wait(self, run_id: str, timeout: float = 600.0) -> JobState:
+        """Block until the job ends (for the CLI and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state(run_id)
+            if state is not None and state.status not in ("queued", "running"):
+                return state
+            time.sleep(0.1)
+        raise TimeoutError(f"run {run_id} did not finish within {timeout:.0f} s")
+
+    def shutdown(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=5)
+
+    def _serve(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            state = job.state
+            if state.cancel.is_set():
+                state.status = "cancelled"
+                self.store.fail_run(state.run_id, "cancelled before it started", status="cancelled")
+                continue
+            state.status, state.started, state.message = "running", time.time(), "starting"
+
+            def progress(fraction: float, message: str, state: JobState = state) -> None:
+                state.fraction, state.message = max(0.0, min(1.0, fraction)), message
+
+            try:
+                report = execute(
+                    self.store, job.dataset, job.strategy, job.config, user=state.user,
+                    device=job.device, run_id=state.run_id, progress=progress,
+                    should_stop=state.cancel.is_set, artifact_root=self.artifact_root,
+                )
+            except Exception as exc:  # execute records failures itself; this is a last guard
+                report = RunReport(state.run_id, "failed", state.strategy, error=str(exc))
+                self.store.fail_run(state.run_id, str(exc), status="failed")
+            state.report = report
+            state.status = report.status
+            state.message = report.error or "done"
+            state.fraction = 1.0
