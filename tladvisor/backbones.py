@@ -109,7 +109,9 @@ class TextEncoder:
         out = np.zeros((len(texts), self.feature_dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
-            batch = {k: v.to(self.device) for k, v in self.tokenize([texts[i] for i in idx]).items()}
+            batch = {
+                k: v.to(self.device) for k, v in self.tokenize([texts[i] for i in idx]).items()
+            }
             with autocast(self.device):
                 hidden = module(**batch).last_hidden_state
             emb = mean_pool(hidden.float(), batch["attention_mask"])
@@ -287,8 +289,11 @@ class CausalLM:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         for start in range(0, len(texts), batch_size):
             batch = self.tokenizer(
-                texts[start : start + batch_size], padding=True, truncation=True,
-                max_length=max_length, return_tensors="pt",
+                texts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
             ).to(self.device)
             with autocast(self.device):
                 hidden = self.model(**batch, output_hidden_states=True).hidden_states[-1]

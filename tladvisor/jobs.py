@@ -69,15 +69,24 @@ class JobQueue:
         config = build_config(strategy, overrides)
         from tladvisor.catalog import default_model
 
-        model = config.model or ("smollm2" if strategy is Strategy.PROMPTING else
-                                 default_model(dataset.modality))
+        model = config.model or (
+            "smollm2" if strategy is Strategy.PROMPTING else default_model(dataset.modality)
+        )
         self.store.upsert_dataset(
-            dataset.fingerprint, dataset.name, dataset.modality, len(dataset),
-            dataset.class_counts, dataset.source,
+            dataset.fingerprint,
+            dataset.name,
+            dataset.modality,
+            len(dataset),
+            dataset.class_counts,
+            dataset.source,
         )
         run_id = self.store.create_run(
-            user=user, dataset_fingerprint=dataset.fingerprint, strategy=strategy.value,
-            model=model, config=config.to_dict(), seed=config.seed,
+            user=user,
+            dataset_fingerprint=dataset.fingerprint,
+            strategy=strategy.value,
+            model=model,
+            config=config.to_dict(),
+            seed=config.seed,
         )
         state = JobState(run_id=run_id, user=user, strategy=strategy.value)
         with self._lock:
@@ -133,9 +142,16 @@ class JobQueue:
 
             try:
                 report = execute(
-                    self.store, job.dataset, job.strategy, job.config, user=state.user,
-                    device=job.device, run_id=state.run_id, progress=progress,
-                    should_stop=state.cancel.is_set, artifact_root=self.artifact_root,
+                    self.store,
+                    job.dataset,
+                    job.strategy,
+                    job.config,
+                    user=state.user,
+                    device=job.device,
+                    run_id=state.run_id,
+                    progress=progress,
+                    should_stop=state.cancel.is_set,
+                    artifact_root=self.artifact_root,
                 )
             except Exception as exc:  # execute records failures itself; this is a last guard
                 report = RunReport(state.run_id, "failed", state.strategy, error=str(exc))

@@ -9,6 +9,7 @@ on a run's time and memory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import threading
@@ -50,7 +51,9 @@ class RunReport:
         return asdict(self)
 
 
-def build_config(strategy: Strategy | str, overrides: dict[str, Any] | None = None) -> StrategyConfig:
+def build_config(
+    strategy: Strategy | str, overrides: dict[str, Any] | None = None
+) -> StrategyConfig:
     """The strategy's config with ``overrides`` applied (unknown keys raise a clear ValueError)."""
     spec = get(strategy)
     values = {k: v for k, v in (overrides or {}).items() if v is not None}
@@ -104,10 +107,8 @@ def library_versions() -> dict[str, str]:
 
     versions = {"python": platform.python_version()}
     for name in ("torch", "transformers", "sentence-transformers", "peft", "scikit-learn", "numpy"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
     return versions
 
 
@@ -120,10 +121,17 @@ def score_predictions(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]
     p, r, f, s = prfs(y_true, y_pred, labels=labels, zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
         "per_class": [
-            {"class": c, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-             "support": int(s[i])}
+            {
+                "class": c,
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
+            }
             for i, c in enumerate(classes)
         ],
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
@@ -178,13 +186,21 @@ def execute(
         )
     model = config.model or _default_model_for(strategy, dataset.modality)
     store.upsert_dataset(
-        dataset.fingerprint, dataset.name, dataset.modality, len(dataset), dataset.class_counts,
+        dataset.fingerprint,
+        dataset.name,
+        dataset.modality,
+        len(dataset),
+        dataset.class_counts,
         dataset.source,
     )
     if run_id is None:
         run_id = store.create_run(
-            user=user, dataset_fingerprint=dataset.fingerprint, strategy=strategy.value,
-            model=model, config=config.to_dict(), seed=config.seed,
+            user=user,
+            dataset_fingerprint=dataset.fingerprint,
+            strategy=strategy.value,
+            model=model,
+            config=config.to_dict(),
+            seed=config.seed,
         )
     report = RunReport(run_id=run_id, status="running", strategy=strategy.value, model=model)
     try:
@@ -193,7 +209,14 @@ def execute(
         report.device, report.precision = device, precision
         store.start_run(run_id, device=device, precision=precision)
         _run_and_record(
-            store, dataset, strategy, config, report, progress, should_stop, artifact_root,
+            store,
+            dataset,
+            strategy,
+            config,
+            report,
+            progress,
+            should_stop,
+            artifact_root,
             with_transferability,
         )
     except Cancelled as exc:
@@ -217,11 +240,17 @@ def _plain_error(exc: Exception) -> str:
     import torch
 
     if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return ("the GPU ran out of memory even at batch size 1; use a smaller model, LoRA, "
-                "or run on the CPU (--device cpu)")
+        return (
+            "the GPU ran out of memory even at batch size 1; use a smaller model, LoRA, "
+            "or run on the CPU (--device cpu)"
+        )
     if isinstance(exc, MemoryError):
         return "the run ran out of memory; lower --max-train or the batch size"
-    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError | RuntimeError) else str(exc)
+    return (
+        f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, ValueError | RuntimeError)
+        else str(exc)
+    )
 
 
 def _run_and_record(

@@ -1,0 +1,534 @@
+"""Tests for tladvisor.store on real DuckDB files: migrations, a run's life, filters, concurrency,
+failures, ownership and the lock held by a second process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tladvisor import store as store_module
+from tladvisor.store import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    RunStateError,
+    Store,
+    StoreLockedError,
+    StoreSchemaError,
+    UnknownRunError,
+    default_db_path,
+    migrate,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "runs.duckdb"
+
+
+@pytest.fixture
+def store(db_path: Path):
+    with Store(db_path) as s:
+        s.upsert_dataset("fp-sst", "sst2-mini", "text", 30, {"neg": 14, "pos": 16}, source="x.csv")
+        s.upsert_dataset("fp-img", "shapes", "image", 12, {"circle": 6, "square": 6})
+        yield s
+
+
+def _finished_run(
+    s: Store,
+    *,
+    user: str = "ana",
+    dataset: str = "fp-sst",
+    strategy: str = "feature_extraction",
+    model: str = "minilm",
+    accuracy: float = 0.8,
+) -> str:
+    run_id = s.create_run(
+        user=user, dataset_fingerprint=dataset, strategy=strategy, model=model, config={}, seed=0
+    )
+    s.start_run(run_id, device="cpu", precision="fp32")
+    s.finish_run(run_id, metrics=[("accuracy", accuracy, "test")], backend="torch", details={})
+    return run_id
+
+
+def _count(path: Path, table: str) -> int:
+    # Reads back with a raw connection once the store is closed, to see what is really on disk.
+    con = duckdb.connect(str(path))
+    try:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+# -- paths and migrations --------------------------------------------------------------------------
+
+
+def test_default_db_path_follows_env_and_creates_parent(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLADVISOR_DB", str(tmp_path / "nested" / "mine.duckdb"))
+    assert default_db_path() == tmp_path / "nested" / "mine.duckdb"
+    assert (tmp_path / "nested").is_dir()
+
+    monkeypatch.delenv("TLADVISOR_DB")
+    assert default_db_path() == REPO / "data" / "tladvisor.duckdb"
+
+
+def test_migrations_from_blank_file(db_path):
+    with Store(db_path) as s:
+        assert s.schema_version == LATEST_VERSION
+    con = duckdb.connect(str(db_path))
+    rows = con.execute(
+        "SELECT version, description FROM schema_migrations ORDER BY version"
+    ).fetchall()
+    tables = {
+        t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    con.close()
+    assert rows == [(m.version, m.description) for m in MIGRATIONS]
+    assert len(MIGRATIONS) >= 2
+    assert {"datasets", "runs", "metrics", "curves", "run_events", "schema_migrations"} <= tables
+
+
+def test_migrations_from_previous_schema_keep_data(db_path):
+    con = duckdb.connect(str(db_path))
+    assert migrate(con, target=1) == [1]
+    # What a version-1 tladvisor would have written.
+    con.execute(
+        "INSERT INTO datasets VALUES ('fp-old', 'old', 'text', 4, 2, '{\"a\": 2, \"b\": 2}', '',"
+        " TIMESTAMP '2024-01-01 00:00:00')"
+    )
+    con.execute(
+        "INSERT INTO runs (id, user_name, dataset_fingerprint, created_at, status, strategy, model,"
+        " config, seed) VALUES ('r1', 'ana', 'fp-old', TIMESTAMP '2024-01-01 00:00:01', 'done',"
+        " 'lora', 'minilm', '{\"rank\": 8}', 3)"
+    )
+    con.execute("INSERT INTO metrics VALUES ('r1', 'accuracy', 0.75, 'test')")
+    tables = {
+        t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    con.close()
+    assert "run_events" not in tables
+
+    with Store(db_path) as s:
+        assert s.schema_version == LATEST_VERSION
+        run = s.get_run("r1")
+        assert run["config"] == {"rank": 8}
+        assert run["metrics"] == {"accuracy": 0.75}
+        assert run["dataset_name"] == "old"
+        assert run["created_at"] == datetime(2024, 1, 1, 0, 0, 1, tzinfo=timezone.utc)
+        assert s.get_dataset("fp-old")["class_counts"] == {"a": 2, "b": 2}
+        assert s.get_events("r1").empty  # the new table works for old runs
+        s.log_event("r1", "seen after the upgrade")
+        assert s.get_events("r1")["message"].tolist() == ["seen after the upgrade"]
+
+
+def test_reopening_applies_nothing_twice(db_path):
+    with Store(db_path) as s:
+        s.upsert_dataset("fp-sst", "d", "text", 2, {"a": 2})
+        run_id = _finished_run(s)
+    for _ in range(2):
+        with Store(db_path) as s:
+            assert s.get_run(run_id)["status"] == "done"
+    con = duckdb.connect(str(db_path))
+    assert migrate(con) == []
+    con.close()
+    assert _count(db_path, "schema_migrations") == len(MIGRATIONS)
+
+
+def test_newer_schema_is_refused_with_advice(db_path):
+    Store(db_path).close()
+    con = duckdb.connect(str(db_path))
+    con.execute(
+        "INSERT INTO schema_migrations VALUES (?, 'from the future', now())", [LATEST_VERSION + 1]
+    )
+    con.close()
+    with pytest.raises(StoreSchemaError, match="Upgrade tladvisor"):
+        Store(db_path)
+
+
+def test_failed_migration_rolls_back_and_names_it(db_path, monkeypatch):
+    broken = store_module.Migration(
+        LATEST_VERSION + 1, "broken", ("CREATE TABLE t (a INT)", "NOT SQL")
+    )
+    monkeypatch.setattr(store_module, "MIGRATIONS", (*MIGRATIONS, broken))
+    monkeypatch.setattr(store_module, "LATEST_VERSION", broken.version)
+    with pytest.raises(StoreSchemaError, match=r"migration \d+ \(broken\) failed"):
+        Store(db_path)
+    con = duckdb.connect(str(db_path))
+    tables = {
+        t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    (version,) = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    con.close()
+    assert "t" not in tables
+    assert version == MIGRATIONS[-1].version
+
+
+# -- a run's life ----------------------------------------------------------------------------------
+
+
+def test_run_round_trip(store):
+    run_id = store.create_run(
+        user="ana",
+        dataset_fingerprint="fp-sst",
+        strategy="lora",
+        model="minilm",
+        config={"rank": 8, "lr": 1e-3, "when": datetime(2024, 5, 1)},
+        seed=7,
+    )
+    queued = store.get_run(run_id)
+    assert queued["status"] == "queued" and queued["started_at"] is None
+    assert queued["config"] == {"rank": 8, "lr": 1e-3, "when": "2024-05-01 00:00:00"}
+
+    store.start_run(run_id, device="cuda", precision="bf16")
+    store.log_curves(run_id, [(0, "loss", 1.0), (1, "loss", 0.5)])
+    store.log_curve(run_id, 1, "val_accuracy", 0.7)
+    store.finish_run(
+        run_id,
+        metrics=[
+            ("accuracy", 0.9, "test"),
+            ("macro_f1", 0.85, "test"),
+            ("accuracy", 0.8, "val"),
+            ("seconds", 12.5, ""),
+        ],
+        backend="torch",
+        details={"epochs": 3},
+        model="minilm-l6",
+    )
+
+    run = store.get_run(run_id)
+    assert run["status"] == "done"
+    assert (run["device"], run["precision"], run["backend"], run["model"]) == (
+        "cuda",
+        "bf16",
+        "torch",
+        "minilm-l6",
+    )
+    assert run["details"] == {"epochs": 3}
+    assert run["dataset_name"] == "sst2-mini"
+    assert run["metrics"] == {"accuracy": 0.9, "macro_f1": 0.85, "seconds": 12.5}
+    assert run["metrics_by_split"]["val"] == {"accuracy": 0.8}
+    assert run["created_at"].tzinfo == timezone.utc
+    assert run["created_at"] <= run["started_at"] <= run["finished_at"]
+    assert store.get_events(run_id)["status"].tolist() == ["queued", "running", "done"]
+
+    table = store.list_runs()
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert (row["accuracy"], row["macro_f1"], row["accuracy@val"], row["seconds"]) == (
+        0.9,
+        0.85,
+        0.8,
+        12.5,
+    )
+    assert row["config"]["rank"] == 8
+    assert str(table["created_at"].dt.tz) == "UTC"
+
+    curves = store.get_curves([run_id])
+    assert list(curves.columns) == ["run_id", "step", "name", "value"]
+    assert curves[curves["name"] == "loss"]["value"].tolist() == [1.0, 0.5]
+    assert store.get_curves([]).empty
+
+
+def test_list_runs_filters_and_order(store):
+    from tladvisor.strategies.names import Strategy
+
+    first = _finished_run(store, user="ana", strategy="lora", accuracy=0.7)
+    second = _finished_run(store, user="ben", strategy="scratch", dataset="fp-img", model="effnet")
+    third = _finished_run(store, user="ana", strategy="feature_extraction")
+    queued = store.create_run(
+        user="ben", dataset_fingerprint="fp-sst", strategy="lora", model="minilm", config={}, seed=1
+    )
+
+    assert store.list_runs()["id"].tolist() == [queued, third, second, first]
+    assert store.list_runs(user="ana")["id"].tolist() == [third, first]
+    assert store.list_runs(strategy=["lora", "scratch"])["id"].tolist() == [queued, second, first]
+    assert store.list_runs(strategy=Strategy.LORA)["id"].tolist() == [queued, first]
+    assert store.list_runs(dataset="shapes")["id"].tolist() == [second]
+    assert store.list_runs(dataset="fp-img", model="effnet")["id"].tolist() == [second]
+    assert store.list_runs(status="queued", user="ben")["id"].tolist() == [queued]
+    assert store.list_runs(user="nobody").empty
+    # The queued run has no metrics: its cell is missing, not zero.
+    table = store.list_runs(user="ben").set_index("id")
+    assert table.loc[second, "accuracy"] == 0.8
+    assert table["accuracy"].isna().tolist() == [True, False]
+    assert store.users() == ["ana", "ben"]
+
+
+def test_dataset_with_same_fingerprint_is_one_row(store):
+    store.upsert_dataset(
+        "fp-sst", "sst2-renamed", "text", 30, {"neg": 14, "pos": 16}, source="y.csv"
+    )
+    datasets = store.list_datasets()
+    assert sorted(datasets["fingerprint"]) == ["fp-img", "fp-sst"]
+    record = store.get_dataset("fp-sst")
+    assert (record["name"], record["source"], record["n_classes"]) == ("sst2-renamed", "y.csv", 2)
+    assert record["class_counts"] == {"neg": 14, "pos": 16}
+    assert store.get_dataset("missing") is None
+    with pytest.raises(ValueError, match="n_rows"):
+        store.upsert_dataset("fp-x", "x", "text", -1, {})
+
+
+def test_concurrent_writers_from_eight_threads(db_path):
+    threads, runs_each, metrics_each = 8, 10, 3
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads + 1)
+    with Store(db_path) as s:
+        s.upsert_dataset("fp", "d", "text", 10, {"a": 5, "b": 5})
+
+        def writer(worker: int) -> None:
+            try:
+                barrier.wait()
+                for i in range(runs_each):
+                    run_id = s.create_run(
+                        user=f"user{worker}",
+                        dataset_fingerprint="fp",
+                        strategy="lora",
+                        model="minilm",
+                        config={"i": i},
+                        seed=i,
+                    )
+                    s.start_run(run_id, device="cpu", precision="fp32")
+                    s.log_curves(run_id, [(step, "loss", 1.0 / (step + 1)) for step in range(5)])
+                    metrics = [
+                        (f"m{k}", float(worker * 100 + i), "test") for k in range(metrics_each)
+                    ]
+                    s.finish_run(run_id, metrics=metrics, backend="torch", details={"w": worker})
+            except BaseException as exc:  # surfaced by the main thread below
+                errors.append(exc)
+
+        def reader() -> None:
+            barrier.wait()
+            for _ in range(runs_each):
+                s.list_runs(status="done")
+
+        pool = [threading.Thread(target=writer, args=(w,)) for w in range(threads)]
+        pool.append(threading.Thread(target=reader))
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(timeout=60)
+        assert not errors, errors
+        done = s.list_runs(status="done")
+        assert len(done) == threads * runs_each
+        assert done[[f"m{k}" for k in range(metrics_each)]].notna().all().all()
+        assert len(s.users()) == threads
+    assert _count(db_path, "metrics") == threads * runs_each * metrics_each
+    assert _count(db_path, "curves") == threads * runs_each * 5
+
+
+def test_cancel_racing_finish_ends_each_run_once(store):
+    # A user cancelling while the worker finishes: one call wins, the other gets a RunStateError,
+    # never a DuckDB write conflict and never a 'cancelled' run with metrics.
+    outcomes: list[str] = []
+
+    def attempt(start: threading.Barrier, action) -> None:
+        start.wait()
+        try:
+            action()
+            outcomes.append("ok")
+        except RunStateError:
+            outcomes.append("refused")
+        except BaseException as exc:  # reported by the assertion below
+            outcomes.append(repr(exc))
+
+    run_ids = []
+    for seed in range(15):
+        run_id = store.create_run(
+            user="ana",
+            dataset_fingerprint="fp-sst",
+            strategy="lora",
+            model="m",
+            config={},
+            seed=seed,
+        )
+        store.start_run(run_id, device="cpu", precision="fp32")
+        run_ids.append(run_id)
+
+        def finish(r: str = run_id) -> None:
+            store.finish_run(r, metrics=[("accuracy", 0.5, "test")], backend="torch", details={})
+
+        def cancel(r: str = run_id) -> None:
+            store.fail_run(r, "cancelled by ana", status="cancelled")
+
+        start = threading.Barrier(2)
+        pair = [threading.Thread(target=attempt, args=(start, f)) for f in (finish, cancel)]
+        for t in pair:
+            t.start()
+        for t in pair:
+            t.join(timeout=30)
+    assert sorted(outcomes) == ["ok"] * 15 + ["refused"] * 15, outcomes
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        assert run["status"] in ("done", "cancelled")
+        assert bool(run["metrics"]) == (run["status"] == "done")
+
+
+# -- failures --------------------------------------------------------------------------------------
+
+
+def test_fail_run_keeps_curves_and_drops_metrics(store):
+    run_id = store.create_run(
+        user="ana", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=0
+    )
+    store.start_run(run_id, device="cpu", precision="fp32")
+    store.log_curve(run_id, 0, "loss", 2.0)
+    store.fail_run(run_id, "CUDA out of memory")
+    run = store.get_run(run_id)
+    assert (run["status"], run["error"], run["metrics"]) == ("failed", "CUDA out of memory", {})
+    assert run["finished_at"] is not None
+    assert len(store.get_curves([run_id])) == 1
+
+    with pytest.raises(ValueError, match="finish_run"):
+        store.fail_run(run_id, "x", status="done")
+    done = _finished_run(store)
+    with pytest.raises(RunStateError, match="already finished"):
+        store.fail_run(done, "too late")
+    assert store.get_run(done)["metrics"] == {"accuracy": 0.8}
+
+
+def test_cancel_a_queued_run(store):
+    run_id = store.create_run(
+        user="ana", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=0
+    )
+    store.fail_run(run_id, "cancelled by ana", status="cancelled")
+    assert store.get_run(run_id)["status"] == "cancelled"
+    with pytest.raises(RunStateError, match="only a run that is queued"):
+        store.start_run(run_id, device="cpu", precision="fp32")
+
+
+def test_finish_run_that_fails_midway_writes_nothing(store, db_path):
+    run_id = store.create_run(
+        user="ana", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=0
+    )
+    store.start_run(run_id, device="cpu", precision="fp32")
+    bad = [("accuracy", 0.9, "test"), ("macro_f1", 0.8, "test"), ("seconds", "not a number", "")]
+    with pytest.raises(duckdb.ConversionException):
+        store.finish_run(run_id, metrics=bad, backend="torch", details={})
+    duplicated = [("accuracy", 0.9, "test"), ("accuracy", 0.8, "test")]
+    with pytest.raises(duckdb.ConstraintException):
+        store.finish_run(run_id, metrics=duplicated, backend="torch", details={})
+
+    run = store.get_run(run_id)
+    assert (run["status"], run["finished_at"], run["backend"]) == ("running", None, None)
+    assert run["metrics_by_split"] == {}
+
+    # The rolled-back rows left nothing behind that would clash with a good finish.
+    store.finish_run(run_id, metrics=[("accuracy", 0.9, "test")], backend="torch", details={})
+    assert store.get_run(run_id)["metrics"] == {"accuracy": 0.9}
+    with pytest.raises(RunStateError, match="status is 'done'"):
+        store.finish_run(run_id, metrics=[], backend="torch", details={})
+
+
+def test_finish_run_rejects_metric_names_that_clash(store):
+    run_id = store.create_run(
+        user="ana", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=0
+    )
+    with pytest.raises(ValueError, match="clash"):
+        store.finish_run(run_id, metrics=[("status", 1.0, "test")], backend="t", details={})
+    with pytest.raises(ValueError, match="clash"):
+        store.finish_run(run_id, metrics=[("acc@val", 1.0, "test")], backend="t", details={})
+    assert store.get_run(run_id)["status"] == "queued"
+
+
+def test_unknown_run_is_named(store):
+    with pytest.raises(UnknownRunError, match="no run with id 'nope'"):
+        store.start_run("nope", device="cpu", precision="fp32")
+    with pytest.raises(UnknownRunError):
+        store.log_curve("nope", 0, "loss", 1.0)
+    assert store.get_run("nope") is None
+
+
+def test_mark_interrupted(store):
+    queued = store.create_run(
+        user="ana", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=0
+    )
+    running = store.create_run(
+        user="ana", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=1
+    )
+    store.start_run(running, device="cpu", precision="fp32")
+    done = _finished_run(store)
+
+    assert store.mark_interrupted("server restarted") == 2
+    for run_id in (queued, running):
+        run = store.get_run(run_id)
+        assert (run["status"], run["error"]) == ("interrupted", "server restarted")
+    assert store.get_run(done)["status"] == "done"
+    assert store.get_events(running)["status"].tolist()[-1] == "interrupted"
+    assert store.mark_interrupted() == 0
+
+
+# -- ownership and processes -----------------------------------------------------------------------
+
+
+def test_only_the_owner_deletes(store):
+    run_id = _finished_run(store, user="ana")
+    store.log_curve(run_id, 0, "loss", 1.0)
+    with pytest.raises(PermissionError, match="belongs to 'ana', not 'ben'"):
+        store.delete_run(run_id, user="ben")
+    assert store.get_run(run_id) is not None
+
+    store.delete_run(run_id, user="ana")
+    assert store.get_run(run_id) is None
+    assert store.get_curves([run_id]).empty
+    assert store.get_events(run_id).empty
+    assert store.list_runs().empty
+    with pytest.raises(UnknownRunError):
+        store.delete_run(run_id, user="ana")
+
+    active = store.create_run(
+        user="ana", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=0
+    )
+    with pytest.raises(RunStateError, match="cancel it first"):
+        store.delete_run(active, user="ana")
+
+
+def test_closed_store_says_so(db_path):
+    s = Store(db_path)
+    s.close()
+    s.close()  # closing twice is harmless
+    with pytest.raises(RuntimeError, match="is closed"):
+        s.list_runs()
+
+
+def test_second_process_gets_a_clear_lock_error(db_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys
+                from tladvisor.store import Store
+                store = Store({str(db_path)!r})
+                print("ready", flush=True)
+                sys.stdin.read()
+                store.close()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLockedError) as caught:
+            Store(db_path)
+        message = str(caught.value)
+        assert str(db_path) in message
+        assert "another tladvisor process" in message
+        assert "TLADVISOR_DB" in message and "--db" in message
+    finally:
+        holder.communicate("", timeout=30)
+    # Once the other process has stopped, the file opens again.
+    with Store(db_path) as s:
+        assert s.schema_version == LATEST_VERSION

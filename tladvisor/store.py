@@ -1,0 +1,760 @@
+"""The run store: every SQL statement in tladvisor, over one DuckDB file.
+
+A ``Store`` owns one ``duckdb.connect`` and hands each thread its own ``.cursor()``, so several
+Streamlit sessions in one process can read and write at once. Writes go through a transaction under
+an in-process lock: DuckDB's optimistic concurrency would otherwise abort one of two transactions
+that touch the same run (say, a cancel racing a finish) with a conflict error.
+
+The schema is a numbered list of migrations, applied in order and recorded in
+``schema_migrations`` (the pattern of simonw/llm's ``migrations.py``). Timestamps are UTC: stored
+as naive ``TIMESTAMP`` (DuckDB's ``TIMESTAMPTZ`` needs pytz to read back) and returned tz-aware.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import numbers
+import os
+import threading
+import uuid
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+FAILED_STATUSES = ("failed", "cancelled", "interrupted")
+ACTIVE_STATUSES = ("queued", "running")
+
+# Columns of a run as the API returns them; metric columns in list_runs must not shadow these.
+RUN_COLUMNS = (
+    "id",
+    "user_name",
+    "dataset_fingerprint",
+    "dataset_name",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "status",
+    "strategy",
+    "model",
+    "backend",
+    "config",
+    "device",
+    "precision",
+    "seed",
+    "error",
+    "details",
+)
+# The run columns (RUN_COLUMNS, in order) with the data set's name; callers append WHERE/ORDER BY.
+_SELECT_RUNS = (
+    "SELECT r.id, r.user_name, r.dataset_fingerprint, d.name AS dataset_name, r.created_at,"
+    " r.started_at, r.finished_at, r.status, r.strategy, r.model, r.backend, r.config,"
+    " r.device, r.precision, r.seed, r.error, r.details"
+    " FROM runs r LEFT JOIN datasets d ON d.fingerprint = r.dataset_fingerprint"
+)
+_TIME_COLUMNS = ("created_at", "started_at", "finished_at")
+# Split-free metrics (seconds, trainable_params, ...) use split '' and sit beside the test ones.
+_PLAIN_SPLITS = ("test", "")
+
+
+class StoreLockedError(RuntimeError):
+    """Another process holds the DuckDB file (DuckDB allows one writing process per file)."""
+
+
+class StoreSchemaError(RuntimeError):
+    """The file's schema is newer than this tladvisor, or a migration failed."""
+
+
+class UnknownRunError(LookupError):
+    """No run has the given id."""
+
+
+class RunStateError(RuntimeError):
+    """The run's status does not allow the requested change (e.g. finishing a run twice)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "core tables: datasets, runs, metrics, curves",
+        (
+            """
+            CREATE TABLE datasets (
+                fingerprint VARCHAR PRIMARY KEY,
+                name VARCHAR NOT NULL,
+                modality VARCHAR NOT NULL,
+                n_rows BIGINT NOT NULL,
+                n_classes INTEGER NOT NULL,
+                class_counts JSON NOT NULL,
+                source VARCHAR NOT NULL DEFAULT '',
+                created_at TIMESTAMP NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE runs (
+                id VARCHAR PRIMARY KEY,
+                user_name VARCHAR NOT NULL,
+                dataset_fingerprint VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                started_at TIMESTAMP,
+                finished_at TIMESTAMP,
+                status VARCHAR NOT NULL,
+                strategy VARCHAR NOT NULL,
+                model VARCHAR NOT NULL,
+                backend VARCHAR,
+                config JSON NOT NULL,
+                device VARCHAR,
+                precision VARCHAR,
+                seed INTEGER NOT NULL,
+                error VARCHAR,
+                details JSON
+            )
+            """,
+            # One value per (run, metric, split): a duplicate in finish_run fails the whole batch.
+            """
+            CREATE TABLE metrics (
+                run_id VARCHAR NOT NULL,
+                name VARCHAR NOT NULL,
+                value DOUBLE,
+                split VARCHAR NOT NULL DEFAULT '',
+                PRIMARY KEY (run_id, name, split)
+            )
+            """,
+            # No key on curves: it is an append-only trace written every few steps.
+            """
+            CREATE TABLE curves (
+                run_id VARCHAR NOT NULL,
+                step INTEGER NOT NULL,
+                name VARCHAR NOT NULL,
+                value DOUBLE
+            )
+            """,
+        ),
+    ),
+    Migration(
+        2,
+        "run_events: a timeline of each run's status changes and progress notes",
+        (
+            # The sequence orders events that share a timestamp (one transaction, same now).
+            "CREATE SEQUENCE run_events_seq",
+            """
+            CREATE TABLE run_events (
+                seq BIGINT NOT NULL DEFAULT nextval('run_events_seq'),
+                run_id VARCHAR NOT NULL,
+                created_at TIMESTAMP NOT NULL,
+                status VARCHAR NOT NULL,
+                message VARCHAR NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def default_db_path() -> Path:
+    """``$TLADVISOR_DB`` if set, else ``<repo>/data/tladvisor.duckdb``; the parent folder is created."""
+    env = os.environ.get("TLADVISOR_DB")
+    path = (
+        Path(env).expanduser()
+        if env
+        else Path(__file__).resolve().parent.parent / "data" / "tladvisor.duckdb"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def schema_version(connection: duckdb.DuckDBPyConnection) -> int:
+    """The highest migration applied to the connected database (0 for a blank one)."""
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    (version,) = connection.execute(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations"
+    ).fetchone()
+    return int(version)
+
+
+def migrate(connection: duckdb.DuckDBPyConnection, *, target: int | None = None) -> list[int]:
+    """Apply the migrations above the database's version, up to ``target`` (default: the latest).
+
+    Each migration runs in its own transaction together with its ``schema_migrations`` row, so a
+    failure leaves the database at the previous version. Returns the versions applied now.
+    """
+    target = LATEST_VERSION if target is None else target
+    current = schema_version(connection)
+    if current > LATEST_VERSION:
+        raise StoreSchemaError(
+            f"the database has schema version {current} but this tladvisor only knows up to "
+            f"{LATEST_VERSION}: a newer tladvisor wrote it. Upgrade tladvisor, or use another "
+            "database file with --db PATH or TLADVISOR_DB=PATH."
+        )
+    applied = []
+    for migration in MIGRATIONS:
+        if not current < migration.version <= target:
+            continue
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            for statement in migration.statements:
+                connection.execute(statement)
+            connection.execute(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                [migration.version, migration.description, _now()],
+            )
+        except BaseException as exc:
+            connection.execute("ROLLBACK")
+            if not isinstance(exc, duckdb.Error):
+                raise
+            raise StoreSchemaError(
+                f"migration {migration.version} ({migration.description}) failed and was rolled "
+                f"back; the database stays at version {current}: {exc}"
+            ) from exc
+        connection.execute("COMMIT")
+        current = migration.version
+        applied.append(migration.version)
+    return applied
+
+
+class Store:
+    """The runs, metrics, curves and data sets of one DuckDB file.
+
+    ``Store(path)`` opens (creating) the file and migrates it; ``None`` means ``default_db_path()``.
+    Use it as a context manager or call ``close()``. Safe to share between threads.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            raise StoreLockedError(
+                f"cannot open {self.path}: another tladvisor process (the dashboard or the CLI) "
+                "has it open, and DuckDB lets only one process use a database file. Stop that "
+                "process, or point this one at another file with --db PATH or TLADVISOR_DB=PATH. "
+                f"(DuckDB said: {exc})"
+            ) from exc
+        self._local = threading.local()
+        self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+        self._cursors_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        try:
+            migrate(self._con)
+        except BaseException:
+            self._con.close()
+            raise
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every thread's cursor and the connection; later calls raise."""
+        if self._con is None:
+            return
+        with self._cursors_lock:
+            for cursor in list(self._cursors):
+                cursor.close()
+        self._con.close()
+        self._con = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    @property
+    def schema_version(self) -> int:
+        """The file's schema version (``LATEST_VERSION`` once opened)."""
+        return schema_version(self._cursor())
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise RuntimeError(f"{self!r} is closed; open a new Store to use {self.path}")
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            # A thread-local keeps one cursor per thread; it is released when the thread ends.
+            cursor = self._con.cursor()
+            self._local.cursor = cursor
+            with self._cursors_lock:
+                self._cursors.add(cursor)
+        return cursor
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cursor = self._cursor()
+        with self._write_lock:
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+
+    # -- data sets -------------------------------------------------------------------------------
+
+    def upsert_dataset(
+        self,
+        fingerprint: str,
+        name: str,
+        modality: str,
+        n_rows: int,
+        class_counts: dict[str, int],
+        source: str = "",
+    ) -> None:
+        """Record a data set; the same fingerprint again updates its name and source, not a new row."""
+        _require_text("fingerprint", fingerprint)
+        _require_text("name", name)
+        _require_text("modality", modality)
+        if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0:
+            raise ValueError(f"n_rows must be a non-negative int, got {n_rows!r}")
+        counts = {str(label): int(count) for label, count in class_counts.items()}
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO datasets"
+                " (fingerprint, name, modality, n_rows, n_classes, class_counts, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (fingerprint) DO UPDATE SET name = excluded.name, source = excluded.source",
+                [fingerprint, name, modality, n_rows, len(counts), _dumps(counts), source, _now()],
+            )
+
+    def get_dataset(self, fingerprint: str) -> dict[str, Any] | None:
+        """One data set as a dict (``class_counts`` parsed), or None if it was never recorded."""
+        cur = self._cursor().execute(
+            "SELECT fingerprint, name, modality, n_rows, n_classes, class_counts, source, created_at"
+            " FROM datasets WHERE fingerprint = ?",
+            [fingerprint],
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        record = dict(zip([d[0] for d in cur.description], row, strict=True))
+        record["class_counts"] = json.loads(record["class_counts"])
+        record["created_at"] = _aware(record["created_at"])
+        return record
+
+    def list_datasets(self) -> pd.DataFrame:
+        """All data sets, newest first, with ``class_counts`` parsed into dicts."""
+        df = (
+            self._cursor()
+            .execute(
+                "SELECT fingerprint, name, modality, n_rows, n_classes, class_counts, source,"
+                " created_at FROM datasets ORDER BY created_at DESC, fingerprint"
+            )
+            .df()
+        )
+        df["class_counts"] = df["class_counts"].map(json.loads).astype(object)
+        df["created_at"] = df["created_at"].dt.tz_localize("UTC")
+        return df
+
+    # -- a run's life ----------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        user: str,
+        dataset_fingerprint: str,
+        strategy: str,
+        model: str,
+        config: dict[str, Any],
+        seed: int,
+        device: str = "cpu",
+    ) -> str:
+        """Queue a run and return its id (a uuid4 hex)."""
+        _require_text("user", user)
+        _require_text("dataset_fingerprint", dataset_fingerprint)
+        _require_text("model", model)
+        strategy = _text(strategy)
+        _require_text("strategy", strategy)
+        run_id = uuid.uuid4().hex
+        now = _now()
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO runs (id, user_name, dataset_fingerprint, created_at, status, strategy,"
+                " model, config, device, seed) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    user,
+                    dataset_fingerprint,
+                    now,
+                    strategy,
+                    model,
+                    _dumps(config),
+                    device,
+                    seed,
+                ],
+            )
+            _add_event(cur, run_id, "queued", f"{strategy} on {model} for {user}", now)
+        return run_id
+
+    def start_run(self, run_id: str, *, device: str, precision: str) -> None:
+        """Mark a queued run as running on ``device`` with ``precision`` (e.g. 'fp32', 'bf16')."""
+        now = _now()
+        with self._transaction() as cur:
+            _expect_status(cur, run_id, ("queued",), "start")
+            cur.execute(
+                "UPDATE runs SET status = 'running', started_at = ?, device = ?, precision = ?"
+                " WHERE id = ?",
+                [now, device, precision, run_id],
+            )
+            _add_event(cur, run_id, "running", f"started on {device} ({precision})", now)
+
+    def log_curve(self, run_id: str, step: int, name: str, value: float) -> None:
+        """Append one point of a training curve (loss, val_accuracy, ...)."""
+        self.log_curves(run_id, [(step, name, value)])
+
+    def log_curves(self, run_id: str, rows: Sequence[tuple[int, str, float]]) -> None:
+        """Append many curve points ``(step, name, value)`` in one transaction."""
+        params = [[run_id, int(step), name, _number(value)] for step, name, value in rows]
+        if not params:
+            return
+        with self._transaction() as cur:
+            _status_of(cur, run_id)
+            cur.executemany(
+                "INSERT INTO curves (run_id, step, name, value) VALUES (?, ?, ?, ?)", params
+            )
+
+    def log_event(self, run_id: str, message: str) -> None:
+        """Add a progress note (e.g. 'epoch 2/3') to the run's timeline."""
+        with self._transaction() as cur:
+            _add_event(cur, run_id, _status_of(cur, run_id), message, _now())
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        metrics: Sequence[tuple[str, float, str]],
+        backend: str,
+        details: dict[str, Any],
+        model: str | None = None,
+    ) -> None:
+        """Store the run's metrics ``(name, value, split)`` and mark it done, all or nothing.
+
+        If any metric cannot be stored, the transaction is rolled back (no metric of the run
+        remains, its status is unchanged) and the error is re-raised.
+        """
+        rows = [_metric_row(run_id, metric) for metric in metrics]
+        now = _now()
+        with self._transaction() as cur:
+            _expect_status(cur, run_id, ACTIVE_STATUSES, "finish")
+            cur.execute(
+                "UPDATE runs SET status = 'done', finished_at = ?, backend = ?, details = ?,"
+                " model = coalesce(?, model) WHERE id = ?",
+                [now, backend, _dumps(details), model, run_id],
+            )
+            if rows:
+                cur.executemany(
+                    "INSERT INTO metrics (run_id, name, value, split) VALUES (?, ?, ?, ?)", rows
+                )
+            _add_event(cur, run_id, "done", f"finished with {len(rows)} metrics ({backend})", now)
+
+    def fail_run(self, run_id: str, error: str, status: str = "failed") -> None:
+        """End a run as failed, cancelled or interrupted; its metrics go, its curves stay as a trace."""
+        if status not in FAILED_STATUSES:
+            raise ValueError(
+                f"status must be one of {', '.join(FAILED_STATUSES)}, got {status!r}; "
+                "use finish_run() for a run that succeeded"
+            )
+        now = _now()
+        with self._transaction() as cur:
+            current = _status_of(cur, run_id)
+            if current == "done":
+                raise RunStateError(
+                    f"run {run_id} already finished (status 'done'); a finished run cannot be "
+                    "marked failed. Delete it with delete_run() if its results are wrong."
+                )
+            cur.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
+            cur.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                [status, error, now, run_id],
+            )
+            _add_event(cur, run_id, status, error, now)
+
+    def mark_interrupted(
+        self,
+        reason: str = "the tladvisor process running it stopped before the run finished "
+        "(restart, crash or Ctrl+C); start the run again",
+    ) -> int:
+        """Turn runs left queued or running by a dead process into 'interrupted'; return how many.
+
+        Call it at start-up only: a run still active in this process would be marked too.
+        """
+        now = _now()
+        with self._transaction() as cur:
+            ids = cur.execute(
+                "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ?"
+                " WHERE status IN ('queued', 'running') RETURNING id",
+                [reason, now],
+            ).fetchall()
+            if ids:
+                cur.execute(
+                    "DELETE FROM metrics WHERE list_contains(?::VARCHAR[], run_id)",
+                    [[run_id for (run_id,) in ids]],
+                )
+                cur.executemany(
+                    "INSERT INTO run_events (run_id, created_at, status, message)"
+                    " VALUES (?, ?, 'interrupted', ?)",
+                    [[run_id, now, reason] for (run_id,) in ids],
+                )
+        return len(ids)
+
+    def delete_run(self, run_id: str, *, user: str) -> None:
+        """Delete a run with its metrics, curves and events; only its owner may."""
+        with self._transaction() as cur:
+            row = cur.execute(
+                "SELECT user_name, status FROM runs WHERE id = ?", [run_id]
+            ).fetchone()
+            if row is None:
+                raise UnknownRunError(f"no run with id {run_id!r} in {self.path}")
+            owner, status = row
+            if owner != user:
+                raise PermissionError(
+                    f"run {run_id} belongs to {owner!r}, not {user!r}: only its owner can delete "
+                    f"it. Ask {owner!r} to delete it, or work as {owner!r}."
+                )
+            if status in ACTIVE_STATUSES:
+                raise RunStateError(
+                    f"run {run_id} is still {status}; cancel it first, then delete it"
+                )
+            for statement in (
+                "DELETE FROM metrics WHERE run_id = ?",
+                "DELETE FROM curves WHERE run_id = ?",
+                "DELETE FROM run_events WHERE run_id = ?",
+                "DELETE FROM runs WHERE id = ?",
+            ):
+                cur.execute(statement, [run_id])
+
+    # -- reading runs ----------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """One run as a dict, or None.
+
+        ``config`` and ``details`` are parsed; ``metrics`` maps name to value for the test split
+        (plus split-free metrics such as ``seconds``); ``metrics_by_split`` maps split to
+        ``{name: value}`` for every split.
+        """
+        cur = self._cursor()
+        cur.execute(
+            _SELECT_RUNS + " WHERE r.id = ?",
+            [run_id],
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        run = dict(zip([d[0] for d in cur.description], row, strict=True))
+        for column in _TIME_COLUMNS:
+            run[column] = _aware(run[column])
+        run["config"] = _loads(run["config"])
+        run["details"] = _loads(run["details"])
+        by_split: dict[str, dict[str, float]] = {}
+        for name, value, split in cur.execute(
+            "SELECT name, value, split FROM metrics WHERE run_id = ? ORDER BY split, name",
+            [run_id],
+        ).fetchall():
+            by_split.setdefault(split, {})[name] = value
+        run["metrics"] = {**by_split.get("", {}), **by_split.get("test", {})}
+        run["metrics_by_split"] = by_split
+        return run
+
+    def list_runs(
+        self,
+        *,
+        user: str | Iterable[str] | None = None,
+        dataset: str | Iterable[str] | None = None,
+        strategy: str | Iterable[str] | None = None,
+        model: str | Iterable[str] | None = None,
+        status: str | Iterable[str] | None = None,
+    ) -> pd.DataFrame:
+        """Runs newest first, one row each: the run columns then one column per metric.
+
+        A metric of the test split (or a split-free one) is a column named after it; other splits
+        are ``name@split`` (``accuracy@val``). Each filter takes a value or a list of values;
+        ``dataset`` matches a fingerprint or a data set name.
+        """
+        cur = self._cursor()
+        runs = cur.execute(
+            _SELECT_RUNS
+            + " WHERE ($user::VARCHAR[] IS NULL OR list_contains($user::VARCHAR[], r.user_name))"
+            " AND ($dataset::VARCHAR[] IS NULL"
+            "  OR list_contains($dataset::VARCHAR[], r.dataset_fingerprint)"
+            "  OR list_contains($dataset::VARCHAR[], d.name))"
+            " AND ($strategy::VARCHAR[] IS NULL OR list_contains($strategy::VARCHAR[], r.strategy))"
+            " AND ($model::VARCHAR[] IS NULL OR list_contains($model::VARCHAR[], r.model))"
+            " AND ($status::VARCHAR[] IS NULL OR list_contains($status::VARCHAR[], r.status))"
+            " ORDER BY r.created_at DESC, r.id",
+            {
+                "user": _values(user),
+                "dataset": _values(dataset),
+                "strategy": _values(strategy),
+                "model": _values(model),
+                "status": _values(status),
+            },
+        ).df()
+        for column in _TIME_COLUMNS:
+            runs[column] = runs[column].dt.tz_localize("UTC")
+        for column in ("config", "details"):
+            runs[column] = runs[column].map(_loads).astype(object)
+        if runs.empty:
+            return runs
+        metrics = cur.execute(
+            "SELECT run_id, name, value, split FROM metrics WHERE list_contains(?::VARCHAR[], run_id)",
+            [runs["id"].tolist()],
+        ).df()
+        if metrics.empty:
+            return runs
+        plain = metrics["split"].isin(_PLAIN_SPLITS)
+        metrics["column"] = metrics["name"].where(plain, metrics["name"] + "@" + metrics["split"])
+        # A test value wins over a split-free value of the same name.
+        metrics = metrics.assign(is_test=metrics["split"] == "test").sort_values("is_test")
+        metrics = metrics.drop_duplicates(["run_id", "column"], keep="last")
+        wide = metrics.pivot(index="run_id", columns="column", values="value")
+        wide.columns.name = None
+        return runs.merge(wide, left_on="id", right_index=True, how="left")
+
+    def get_curves(self, run_ids: Sequence[str]) -> pd.DataFrame:
+        """The curve points of the given runs: columns run_id, step, name, value."""
+        return (
+            self._cursor()
+            .execute(
+                "SELECT run_id, step, name, value FROM curves"
+                " WHERE list_contains(?::VARCHAR[], run_id) ORDER BY run_id, name, step",
+                [list(run_ids)],
+            )
+            .df()
+        )
+
+    def get_events(self, run_id: str) -> pd.DataFrame:
+        """The run's timeline, oldest first: columns created_at (UTC), status, message."""
+        events = (
+            self._cursor()
+            .execute(
+                "SELECT created_at, status, message FROM run_events WHERE run_id = ? ORDER BY seq",
+                [run_id],
+            )
+            .df()
+        )
+        events["created_at"] = events["created_at"].dt.tz_localize("UTC")
+        return events
+
+    def users(self) -> list[str]:
+        """Everyone who has created a run, sorted."""
+        rows = (
+            self._cursor()
+            .execute("SELECT DISTINCT user_name FROM runs ORDER BY user_name")
+            .fetchall()
+        )
+        return [name for (name,) in rows]
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    """UTC now, naive, as the TIMESTAMP columns hold it."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def _loads(value: str | None) -> Any:
+    return None if value is None or pd.isna(value) else json.loads(value)
+
+
+def _text(value: Any) -> str:
+    # A str-valued enum (Strategy.LORA) is stored as its value, not as 'Strategy.LORA'.
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _values(value: str | Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, enum.Enum)):
+        return [_text(value)]
+    return [_text(v) for v in value]
+
+
+def _number(value: Any) -> Any:
+    # DuckDB binds Python floats but not numpy scalars; anything else is left for DuckDB to reject.
+    return float(value) if isinstance(value, numbers.Real) else value
+
+
+def _require_text(field: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{field} must be a non-empty string, got {value!r}")
+
+
+def _metric_row(run_id: str, metric: Sequence[Any]) -> list[Any]:
+    if len(metric) != 3:
+        raise ValueError(f"each metric must be (name, value, split), got {metric!r}")
+    name, value, split = metric
+    _require_text("metric name", name)
+    if "@" in name or name in RUN_COLUMNS:
+        raise ValueError(
+            f"metric name {name!r} would clash with a list_runs column: it must not contain '@' "
+            f"nor be one of {', '.join(RUN_COLUMNS)}"
+        )
+    if not isinstance(split, str):
+        raise ValueError(
+            f"split of metric {name!r} must be a string ('test', 'val', ''), got {split!r}"
+        )
+    return [run_id, name, _number(value), split]
+
+
+def _status_of(cur: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    row = cur.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone()
+    if row is None:
+        raise UnknownRunError(f"no run with id {run_id!r}; create it with create_run() first")
+    return row[0]
+
+
+def _expect_status(
+    cur: duckdb.DuckDBPyConnection, run_id: str, allowed: tuple[str, ...], action: str
+) -> None:
+    status = _status_of(cur, run_id)
+    if status not in allowed:
+        raise RunStateError(
+            f"cannot {action} run {run_id}: its status is {status!r}, and only a run that is "
+            f"{' or '.join(allowed)} can be {action}ed"
+        )
+
+
+def _add_event(
+    cur: duckdb.DuckDBPyConnection, run_id: str, status: str, message: str, when: datetime
+) -> None:
+    cur.execute(
+        "INSERT INTO run_events (run_id, created_at, status, message) VALUES (?, ?, ?, ?)",
+        [run_id, when, status, message],
+    )
