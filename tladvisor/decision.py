@@ -1,0 +1,978 @@
+"""The decision engine: from a task profile to a recommended adaptation strategy, with reasons.
+
+A scoring model over the ``Strategy`` members. Each rule encodes one passage of the framework's
+sources (seed documents 000-004 in ``shared/seeds/`` and the papers in ``shared/RESEARCH.md``); when
+it fires it adds to or subtracts from some strategies' scores and records a ``Reason`` that quotes
+the passage, so a user can check every step. The highest score wins; ties go to the cheaper
+strategy (``TIE_ORDER``). Weight scale: 1 is one ordinary rule, 2 a strong one, 4 a measurement on
+the user's own data (measured beats declared beats literature), 5+ a degenerate case that leaves
+no real choice.
+
+Thresholds are module constants so a benchmark can move them; benchmark findings themselves enter
+through ``EVIDENCE`` (see ``tladvisor.evidence``). Stdlib only: importing this module never
+imports torch or numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from tladvisor.evidence import Evidence, load_evidence
+from tladvisor.strategies.names import LABELS, Strategy
+
+# ── Thresholds (named so a benchmark can adjust them) ──────────────────────────────────────────
+MIN_LABELLED_FOR_FINETUNE = 500  # seed 003: "Do you have >500 labeled examples?"
+FEW_HUNDRED = 200  # seed 004: "fewer than a few hundred examples" -> fine-tuning overfits
+FEATURE_EXTRACTION_MAX = 1_000  # seed 002 table: "Very small dataset (<1K examples)"
+FEATURE_EXTRACTION_CODE_MAX = 500  # seed 002 code: "Feature extraction (< 500 labelled examples)"
+PARTIAL_BAND = (500, 5_000)  # seed 002 code: "Partial fine-tuning (500–5K examples)"
+FULL_FT_CODE_MIN = 5_000  # seed 002 code: "Full fine-tuning (5K+ examples)"
+FULL_FT_MIN = 10_000  # seed 002 table "10K+", seed 000 ">10K examples"
+FEW_SHOT_FT_BAND = (10, 100)  # seed 002: few-shot fine-tuning on "10–100 labelled examples"
+SCRATCH_PER_CLASS = 1_280  # seed 000: scratch needs 1.28M images for 1,000 classes
+UNUSUAL_THRESHOLD = 0.6  # domain_unusualness at or above: "Is your domain unusual? Yes"
+FAMILIAR_THRESHOLD = 0.3  # below: "source ≈ target domain"; between the two: moderate shift
+NEGATIVE_TRANSFER_THRESHOLD = 0.85  # measured unusualness this high: "truly incompatible"
+CLIP_MATCH_SHOTS = 4.0  # Radford et al. 2021: zero-shot CLIP ≈ a 4-shot linear probe on average
+CONSE_MATCH_SHOTS = 2.0  # the offline ConSE zero-shot is weaker: a probe wins from ~2 shots
+SETFIT_PER_CLASS = 8  # Tunstall et al. 2022: 8 examples per class are competitive
+PROBE_SUFFICIENT = 0.85  # a measured probe this accurate: frozen features suffice
+ZERO_SHOT_SUFFICIENT = 0.85
+NEAR_CHANCE_MARGIN = 0.1  # accuracy within this of 1/n_classes counts as chance
+LOW_GPU_MEMORY_GB = 8.0  # below this (and above 0) GPU memory is "a constraint"
+SCORE_SCALE = 2.0  # raw score per logit when squashing to 0-1; keeps top scores apart
+
+MODALITIES = ("text", "image")
+_TUNED = (Strategy.PARTIAL_FINETUNE, Strategy.FULL_FINETUNE, Strategy.LP_FT, Strategy.LORA)
+_TRAINED = (Strategy.FEATURE_EXTRACTION, *_TUNED, Strategy.SCRATCH)
+# Ties go to the cheaper, less invasive strategy (seed 003: "Try prompting ... before committing
+# to fine-tuning").
+TIE_ORDER = (
+    Strategy.ZERO_SHOT,
+    Strategy.PROMPTING,
+    Strategy.FEATURE_EXTRACTION,
+    Strategy.LORA,
+    Strategy.PARTIAL_FINETUNE,
+    Strategy.LP_FT,
+    Strategy.FULL_FINETUNE,
+    Strategy.SCRATCH,
+)
+# Starting scores. Scratch starts low because "models fine-tuned from pre-trained checkpoints
+# consistently outperform models trained from scratch when the target dataset is small" (seed 001);
+# LP-FT is full fine-tuning plus a probe stage, so it must earn its extra cost (Kumar et al.).
+PRIORS = {s: 0.0 for s in Strategy} | {Strategy.SCRATCH: -2.0, Strategy.LP_FT: -0.25}
+
+# Benchmark findings (name -> Evidence), read once from data/evidence.json if it exists.
+EVIDENCE: dict[str, Evidence] = load_evidence()
+
+
+# ── Citations: rule id -> the passage it encodes (quotes are verbatim from the seed) ─────────────
+def _seed(num: str, section: str, quote: str, note: str = "") -> str:
+    """A citation users can check: seed number, section, the quoted phrase, an optional note."""
+    return f"seed {num}, '{section}': \"{quote}\"{note}"
+
+
+_FRAMEWORK = "Practical decision framework"  # seed 003
+_BY_SIZE = "Choosing the right strategy based on dataset size"  # seed 002's code comments
+_TABLE = "Feature extraction vs fine-tuning"  # seed 002's strategy table
+_LP_VS_FT = "Linear Probing vs. Full Fine-Tuning"  # seed 000
+_FAILS = "When Transfer Learning Fails"  # seed 004
+_PROFILED = "; measured on your data by the profiler"
+
+SOURCES: dict[str, str] = {
+    "data.no_labels": _seed("000", "Data Efficiency of Transfer", "CLIP zero-shot: need 0 images (zero-shot transfer)"),
+    "data.single_class": _seed("000", "The Three-Stage View", "Replace task-specific head (e.g., swap language model head for classification head)"),
+    "data.unseen_classes": _seed("000", "Data Efficiency of Transfer", "CLIP zero-shot: need 0 images (zero-shot transfer)"),
+    "seed003.domain_unusual": _seed("003", _FRAMEWORK, "Is your domain unusual? Yes → Consider continued domain pre-training OR domain-specific fine-tuning"),
+    "seed000.probe_worst_for_shift": _seed("000", _LP_VS_FT, "Worst for: tasks with significant distribution shift from pretraining"),
+    "seed002.source_close": _seed("002", _TABLE, "Very small dataset (<1K examples), source ≈ target domain"),
+    "seed002.moderate_shift": _seed("002", _TABLE, "Medium dataset, moderate domain shift", " (partial fine-tuning's row)"),
+    "seed004.tiny_data": _seed("004", _FAILS, "With fewer than a few hundred examples, even fine-tuning a pre-trained model risks overfitting"),
+    "seed003.few_labels": _seed("003", _FRAMEWORK, "Do you have >500 labeled examples? No → Use few-shot prompting + RAG"),
+    "seed003.enough_labels": _seed("003", "When not to fine-tune", "Fine-tuning makes sense when you have labeled data", "; framework: \"Do you have >500 labeled examples?\""),
+    "seed002.feature_extraction_band": _seed("002", _BY_SIZE, "Strategy A: Feature extraction (< 500 labelled examples)", "; table: \"Very small dataset (<1K examples)\""),
+    "seed002.few_shot_finetune": _seed("002", "Zero-shot and few-shot transfer", "10–100 labelled examples, brief fine-tune", " reaches \"90–95% of full fine-tuning quality\""),
+    "setfit.eight_per_class": "Tunstall et al. 2022 (SetFit): 8 labelled examples per class are competitive with RoBERTa-large fine-tuned on 3k examples",
+    "seed002.partial_band": _seed("002", _BY_SIZE, "Strategy B: Partial fine-tuning (500–5K examples)"),
+    "seed002.full_finetune_5k": _seed("002", _BY_SIZE, "Strategy C: Full fine-tuning (5K+ examples)"),
+    "seed000.full_finetune_10k": _seed("000", _LP_VS_FT, "Best for: tasks with enough data (>10K examples), where task distribution differs from pretraining"),
+    "seed003.format_critical": _seed("003", _FRAMEWORK, "Is format/style consistency critical?", " ... \"Yes → Fine-tune (probably LoRA/QLoRA for LLMs)\""),
+    "seed003.format_not_critical": _seed("003", _FRAMEWORK, "Is format/style consistency critical? No → Few-shot prompting may be sufficient"),
+    "seed003.frequent_updates": _seed("003", _FRAMEWORK, "Do you need to update the model frequently? Yes → Keep it modular: separate LoRA adapters per use case"),
+    "seed003.no_frequent_updates": _seed("003", _FRAMEWORK, "No → Full fine-tune if you have the data"),
+    "seed003.latency_cost": _seed("003", "When not to fine-tune", "when inference latency or cost makes system-prompt-heavy approaches expensive"),
+    "seed004.missing_knowledge": _seed("004", _FAILS, "Retrieval-augmented generation (RAG) - providing relevant documents as context - is a better approach for knowledge updates."),
+    "seed004.cpu_only": _seed("004", "Summary", "In-context learning None Inference only None Few examples; no GPU", "; full fine-tuning needs \"Very high\" GPU memory, feature extraction \"Low\""),
+    "seed001.frozen_is_efficient": _seed("001", "How Transfer Learning Works", "This approach is computationally efficient since the pre-trained weights remain frozen."),
+    "seed002.lora_memory": _seed("002", _TABLE, "LLMs where GPU memory is a constraint", "; LoRA trains \"Low-rank adapters only (0.1–1% params)\""),
+    "seed002.lora_for_llms": _seed("002", _TABLE, "LLMs where GPU memory is a constraint", " (LoRA's row is about LLMs)"),
+    "clip.zero_shot_matches_4_shot": "Radford et al. 2021 (CLIP): zero-shot CLIP matches a 4-shot linear probe on average (median 5.4 shots per class to match)",
+    "clip.probe_beats_zero_shot": "Radford et al. 2021 (CLIP): the shots per class needed to match zero-shot have a median of 5.4; beyond that a linear probe usually wins",
+    "clip.weak_on_specialised": "Radford et al. 2021 (CLIP): zero-shot is weak on specialised tasks (GTSRB, KITTI distance, satellite imagery)",
+    "conse.probe_from_2_shots": "Norouzi et al. 2014 (ConSE) builds a zero-shot classifier from ImageNet class scores and word embeddings; it trails CLIP zero-shot (Radford et al. 2021), which itself only matches a 4-shot probe",
+    "conse.one_shot": "Norouzi et al. 2014 (ConSE): zero-shot classification by convex combination of semantic embeddings needs no labelled example",
+    "lpft.good_features_large_shift": "Kumar et al. 2022 (LP-FT, ICLR): with good features and large shift, fine-tuning is +2% ID but -7% OOD vs a linear probe; linear probe then fine-tune gains +1% ID and +10% OOD",
+    "seed002.negative_transfer": _seed("002", "Practice questions", "use pretrained models only as initialisation, aggressive fine-tuning, or train from scratch if domains are truly incompatible"),
+    "seed000.scratch_at_scale": _seed("000", "Data Efficiency of Transfer", "Training from scratch: need 1.28M images for competitive accuracy", " (1,000 classes: about 1,280 per class)"),
+    "profile.probe_high": _seed("000", _LP_VS_FT, "Best for: evaluating representation quality, limited data, preventing catastrophic forgetting", _PROFILED),
+    "profile.probe_weak": _seed("004", "The Four Fine-Tuning Regimes", "if the pre-trained representations aren’t well-suited to your task, the head can’t compensate", _PROFILED),
+    "profile.zero_shot_matches_probe": "Radford et al. 2021 (CLIP): zero-shot can match a few-shot linear probe (4 shots on average); compared on your data by the profiler",
+    "profile.probe_beats_zero_shot": "Radford et al. 2021 (CLIP): a linear probe overtakes zero-shot after a few shots per class (median 5.4); compared on your data by the profiler",
+    "profile.zero_shot_high": _seed("002", "When zero-shot is enough", "zero-shot is competitive for: classification", _PROFILED),
+    "profile.zero_shot_weak": _seed("003", "The zero-shot and few-shot connection", "out-of-distribution domains, and tasks with unusual output structures will still push on those limits", _PROFILED),
+}  # fmt: skip
+
+# ── Advice that is not a run: key -> (title, text template, source) ──────────────────────────────
+ADVICE: dict[str, tuple[str, str, str]] = {
+    "domain_pretraining": (
+        "Continue pre-training on unlabelled domain data (DAPT/TAPT)",
+        "Your domain looks unusual{how}. Before or instead of more labels, continue pre-training the "
+        "backbone on unlabelled {what} (domain-adaptive pre-training), or on the unlabelled inputs of "
+        "this task (task-adaptive pre-training, useful when inputs are plentiful but labels scarce). "
+        "Seed 002: DAPT 'gets 80% of the benefit at 5% of the compute' of domain pre-training from scratch.",
+        "seed 002, 'Domain adaptation': DAPT for \"Biomedical, legal, code — domains with distinct "
+        'vocabulary"; TAPT "When task data is plentiful but labels are scarce"',
+    ),
+    "rag": (
+        "Retrieve instead of training knowledge in",
+        "{why} Put the relevant documents in the prompt at inference time (retrieval-augmented "
+        "generation); fine-tuning teaches a model to use what it knows, not new facts.",
+        "seed 004, 'When Transfer Learning Fails': \"Retrieval-augmented generation (RAG) - providing "
+        'relevant documents as context - is a better approach for knowledge updates."',
+    ),
+    "adapters_per_use_case": (
+        "Keep one LoRA adapter per use case",
+        "You update the model often: train a separate small LoRA adapter per use case or data "
+        "refresh and swap adapters at inference, leaving the base weights untouched. LoRA learns "
+        "less but forgets less than full fine-tuning (Biderman et al. 2024), so each refresh "
+        "disturbs the base model little.",
+        "seed 003, 'LoRA and why it matters': \"Multiple LoRA adapters can be trained for different "
+        'tasks and swapped at inference"',
+    ),
+    "discriminative_lr": (
+        "Use discriminative learning rates and gradual unfreezing",
+        "Give early layers a lower learning rate than late ones (ULMFiT divides by 2.6 per layer "
+        "group) and unfreeze from the top down: train the head first, then the last blocks, then "
+        "the rest, watching validation accuracy after each stage.",
+        "seed 001, 'How Transfer Learning Works': \"the earlier layers are fine-tuned with a lower "
+        'learning rate (to avoid catastrophic forgetting of their general knowledge)"; "Progressive '
+        'unfreezing is a hybrid strategy where layers are gradually unfrozen during training"',
+    ),
+    "calibration": (
+        "Calibrate the prompt before trusting it",
+        "Zero-shot and in-context predictions are biased toward some labels. Calibrate: estimate the "
+        "label prior on a content-free input and divide it out, ensemble several prompt templates "
+        "(CLIP gains about 5 points from prompt ensembling), and check accuracy on a held-out "
+        "labelled sample before deploying.",
+        "Zhao et al. 2021 ('Calibrate Before Use'): contextual calibration of few-shot prompts; "
+        "Radford et al. 2021 (CLIP): prompt ensembling adds about 5 points",
+    ),
+    "lp_ft": (
+        "Fit a linear probe first, then fine-tune (LP-FT)",
+        "Your data sits far from the pre-training distribution. Fine-tuning straight from a random "
+        "head distorts good features; train the head on frozen features first, then fine-tune the "
+        "whole model from there for better out-of-distribution robustness.",
+        "Kumar et al. 2022 (LP-FT, ICLR): linear probe then fine-tune beats fine-tuning by +1% ID "
+        "and +10% OOD when features are good and the shift is large",
+    ),
+    "forgetting": (
+        "Guard against catastrophic forgetting",
+        "The recommended strategy changes the pretrained weights. Use a low learning rate, few "
+        "steps with a validation set to stop early, mix some general data into training, or prefer "
+        "a parameter-efficient method; tladvisor measures forgetting on a reference set after each run.",
+        "seed 004, 'Catastrophic Forgetting': \"Low learning rate: smaller steps preserve more of the "
+        'pre-trained weights."; "Data mixing: include some pre-training data in the fine-tuning mix."',
+    ),
+    "maintenance": (
+        "Budget for owning a fine-tuned model",
+        "A fine-tuned model must be re-trained when the base model or your data drifts and "
+        "monitored for quality regression; a frozen backbone with a head or a prompt is cheaper to keep.",
+        "seed 003, 'When not to fine-tune': \"A fine-tuned model is a model you own.\"",
+    ),
+    "collect_labels": (
+        "Collect more labelled examples",
+        "{why}",
+        "seed 003, 'When not to fine-tune': \"typically hundreds to thousands of examples minimum "
+        'for meaningful fine-tuning"; Tunstall et al. 2022 (SetFit): 8 per class are competitive',
+    ),
+    "two_classes": (
+        "A classifier needs at least two classes",
+        "The data has {n_classes} class(es): there is no decision to learn. Add labelled examples "
+        "of at least one other class (or a 'none of these' class) before training anything.",
+        "seed 000, 'The Three-Stage View': \"Replace task-specific head (e.g., swap language model "
+        'head for classification head)"',
+    ),
+    "negative_transfer": (
+        "Expect negative transfer: consider a specialised backbone or training from scratch",
+        "The evidence says the pretrained features do not fit this domain{how}. Compare against the "
+        "from-scratch baseline (tladvisor runs it), look for a backbone pre-trained on your domain, "
+        "or fine-tune aggressively rather than freezing layers.",
+        "seed 004, 'When Transfer Learning Fails': \"Specialized pre-training (BioBERT, ChemBERTa) "
+        'often outperforms general pre-training for these domains."',
+    ),
+    "measure_unusualness": (
+        "Measure how unusual your domain is",
+        "{why} Run the profiler on your data: it measures the distance from the pre-training "
+        "distribution and a cheap probe accuracy, and the advice then rests on measurements.",
+        _seed("003", _FRAMEWORK, "Is your domain unusual?", " is the framework's first question"),
+    ),
+    "check_labels": (
+        "Check the labels and the features",
+        "A probe on the pretrained features scored near chance although the domain does not look "
+        "unusual. Check for label noise or a label/column mix-up, then consider fine-tuning so the "
+        "features can adapt.",
+        "seed 004, 'The Four Fine-Tuning Regimes': \"if the pre-trained representations aren’t "
+        'well-suited to your task, the head can’t compensate"',
+    ),
+}
+
+
+# ── Input ─────────────────────────────────────────────────────────────────────────────────────────
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class TaskProfile:
+    """What the advisor knows about a task. ``None`` means unknown: the rules for it stay silent."""
+
+    modality: str = field(metadata=_help("'text' or 'image'"))
+    n_labeled: int = field(metadata=_help("number of labelled examples (0 allowed)"))
+    n_classes: int = field(metadata=_help("number of distinct labels"))
+    min_per_class: int | None = field(
+        default=None, metadata=_help("smallest class count; derived as n_labeled // n_classes")
+    )
+    domain_unusualness: float | None = field(
+        default=None, metadata=_help("0 = like the pre-training data, 1 = nothing like it")
+    )
+    unusualness_measured: bool = field(
+        default=False,
+        metadata=_help("True if the profiler measured unusualness, False if declared"),
+    )
+    format_critical: bool | None = field(
+        default=None, metadata=_help("is format/style consistency of the output critical?")
+    )
+    frequent_updates: bool | None = field(
+        default=None, metadata=_help("will the model be updated frequently?")
+    )
+    needs_new_knowledge: bool = field(
+        default=False, metadata=_help("does the task need facts the model never saw?")
+    )
+    gpu_memory_gb: float | None = field(default=None, metadata=_help("0 or None: CPU only"))
+    latency_sensitive: bool = field(default=False, metadata=_help("is inference latency critical?"))
+    has_clip: bool = field(default=False, metadata=_help("a CLIP checkpoint is available (images)"))
+    probe_accuracy: float | None = field(
+        default=None, metadata=_help("measured few-shot kNN/linear-probe accuracy, 0-1")
+    )
+    zero_shot_accuracy: float | None = field(
+        default=None, metadata=_help("measured zero-shot accuracy, 0-1")
+    )
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(
+                f"modality={self.modality!r} is not supported; use 'text' (a CSV of texts) or "
+                "'image' (a folder or archive of images)"
+            )
+        for name in ("n_labeled", "n_classes"):
+            _check_count(name, getattr(self, name))
+        if self.min_per_class is None:
+            # Even split as the best guess; an uneven data set should pass the real minimum.
+            self.min_per_class = self.n_labeled // self.n_classes if self.n_classes else 0
+        _check_count("min_per_class", self.min_per_class)
+        if self.min_per_class * max(self.n_classes, 1) > self.n_labeled:
+            raise ValueError(
+                f"min_per_class={self.min_per_class} is impossible with n_labeled={self.n_labeled} "
+                f"over n_classes={self.n_classes}; pass the smallest class's count or None"
+            )
+        for name in ("domain_unusualness", "probe_accuracy", "zero_shot_accuracy"):
+            _check_fraction(name, getattr(self, name))
+        gpu = self.gpu_memory_gb
+        if gpu is not None and (
+            isinstance(gpu, bool) or not isinstance(gpu, int | float) or not 0 <= gpu < math.inf
+        ):
+            raise ValueError(
+                f"gpu_memory_gb={gpu!r} must be a number of GiB >= 0; use 0 or None for CPU only"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskProfile:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TaskProfile fields {unknown}; known fields: {sorted(known)}")
+        return cls(**data)
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name}={value!r} must be a whole number >= 0")
+
+
+def _check_fraction(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"{name}={value!r} must be a number between 0 and 1 (a fraction, not a percentage), "
+            "or None if unknown"
+        )
+
+
+# ── Output ────────────────────────────────────────────────────────────────────────────────────────
+@dataclass
+class Alternative:
+    strategy: Strategy
+    score: float  # sigmoid(raw / SCORE_SCALE): 0.5 = no rule for or against
+    summary: str
+
+
+@dataclass
+class Reason:
+    rule: str  # "seed003.domain_unusual", "profile.probe_high", "measured.<name>"
+    text: str  # what fired, in terms of this profile
+    source: str  # the passage it encodes, quoted
+
+
+@dataclass
+class Advice:
+    key: str
+    title: str
+    text: str
+    source: str
+
+
+@dataclass
+class Recommendation:
+    """The chosen strategy and how it was reached.
+
+    ``alternatives`` ranks every strategy that can run on this profile, the chosen one first;
+    strategies that cannot run (prompting on images, training without labels) are left out.
+    """
+
+    strategy: Strategy
+    alternatives: list[Alternative]
+    reasons: list[Reason]
+    advice: list[Advice]
+    data_needs: str
+    profile: TaskProfile
+    expected_accuracy_note: str = ""
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.strategy]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy.value,
+            "label": self.label,
+            "alternatives": [
+                {"strategy": a.strategy.value, "score": a.score, "summary": a.summary}
+                for a in self.alternatives
+            ],
+            "reasons": [asdict(r) for r in self.reasons],
+            "advice": [asdict(a) for a in self.advice],
+            "data_needs": self.data_needs,
+            "expected_accuracy_note": self.expected_accuracy_note,
+            "profile": self.profile.to_dict(),
+        }
+
+
+# ── Scoring ───────────────────────────────────────────────────────────────────────────────────────
+@dataclass(frozen=True)
+class _Facts:
+    """Quantities derived once from the profile and shared by the rules."""
+
+    n: int
+    k: int  # smallest class
+    shots: float  # mean examples per class
+    chance: float
+    u: float | None
+    unusual: bool
+    familiar: bool
+    moderate: bool
+    probe_near_chance: bool
+    negative_transfer: bool
+    cpu: bool
+    small_gpu: bool
+    text: bool
+
+
+def _facts(p: TaskProfile) -> _Facts:
+    k = p.min_per_class or 0
+    u = p.domain_unusualness
+    chance = 1.0 / p.n_classes if p.n_classes else 1.0
+    unusual = u is not None and u >= UNUSUAL_THRESHOLD
+    near_chance = p.probe_accuracy is not None and p.probe_accuracy <= chance + NEAR_CHANCE_MARGIN
+    # Negative transfer needs evidence: a measured, extreme shift, or features that fail a probe
+    # on a domain already known to be unusual.
+    negative = (u is not None and u >= NEGATIVE_TRANSFER_THRESHOLD and p.unusualness_measured) or (
+        near_chance and unusual
+    )
+    gpu = p.gpu_memory_gb or 0.0
+    return _Facts(
+        n=p.n_labeled,
+        k=k,
+        shots=p.n_labeled / p.n_classes if p.n_classes else 0.0,
+        chance=chance,
+        u=u,
+        unusual=unusual,
+        familiar=u is not None and u < FAMILIAR_THRESHOLD,
+        moderate=u is not None and FAMILIAR_THRESHOLD <= u < UNUSUAL_THRESHOLD,
+        probe_near_chance=near_chance,
+        negative_transfer=negative,
+        cpu=gpu <= 0,
+        small_gpu=0 < gpu < LOW_GPU_MEMORY_GB,
+        text=p.modality == "text",
+    )
+
+
+def _feasible(p: TaskProfile) -> set[Strategy]:
+    ok = {Strategy.ZERO_SHOT}
+    if p.n_classes < 2:
+        return ok  # nothing to separate: only scoring against the class description is left
+    if p.modality == "text":
+        ok.add(Strategy.PROMPTING)  # an instruction LM: text only
+    if p.n_labeled > 0:
+        ok.update(_TRAINED)
+    return ok
+
+
+class _Board:
+    """Accumulates scores, reasons and advice while the rules run."""
+
+    def __init__(self, feasible: set[Strategy]) -> None:
+        self.raw = {s: PRIORS[s] for s in feasible}
+        self.contrib: dict[Strategy, list[tuple[str, float]]] = {s: [] for s in feasible}
+        self.reasons: list[Reason] = []
+        self.advice: dict[str, Advice] = {}
+
+    def fire(
+        self,
+        rule: str,
+        text: str,
+        deltas: Mapping[Strategy, float] | None = None,
+        source: str | None = None,
+    ) -> None:
+        """Apply a rule. One whose every delta lands on a strategy that cannot run stays silent."""
+        applied = {s: d for s, d in (deltas or {}).items() if s in self.raw and d}
+        if deltas and not applied:
+            return
+        for strategy, delta in applied.items():
+            self.raw[strategy] += delta
+            self.contrib[strategy].append((rule, delta))
+        self.reasons.append(Reason(rule, text, source or SOURCES[rule]))
+
+    def advise(self, key: str, **fmt: Any) -> None:
+        if key not in self.advice:
+            title, text, source = ADVICE[key]
+            self.advice[key] = Advice(key, title, text.format(**fmt), source)
+
+
+def _each(strategies: tuple[Strategy, ...], delta: float) -> dict[Strategy, float]:
+    return dict.fromkeys(strategies, delta)
+
+
+def _how_unusual(p: TaskProfile) -> str:
+    kind = "measured by the profiler" if p.unusualness_measured else "as declared"
+    return f" (unusualness {p.domain_unusualness:.2f}, {kind})"
+
+
+# Each rule reads the profile and the derived facts and fires zero or more times.
+# Short names for the score tables in the rules below.
+ZS, PROMPT, FE = Strategy.ZERO_SHOT, Strategy.PROMPTING, Strategy.FEATURE_EXTRACTION
+PARTIAL, FULL, LPFT = Strategy.PARTIAL_FINETUNE, Strategy.FULL_FINETUNE, Strategy.LP_FT
+LORA, SCRATCH = Strategy.LORA, Strategy.SCRATCH
+
+
+def _rule_degenerate(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    if p.n_classes < 2:
+        b.fire(
+            "data.single_class",
+            f"Only {p.n_classes} class(es): no classifier can be trained, so only zero-shot "
+            "scoring against the class description is left.",
+            {ZS: 6.0},
+        )
+        b.advise("two_classes", n_classes=p.n_classes)
+        return
+    if f.n == 0:
+        b.fire(
+            "data.no_labels",
+            "No labelled examples: only strategies that need none can run"
+            + (
+                " (prompting an instruction LM, or zero-shot label similarity)."
+                if f.text
+                else ", i.e. zero-shot."
+            ),
+            {ZS: 5.0, PROMPT: 5.5},  # seed 003 sends text without labels to prompting first
+        )
+    elif f.k == 0:
+        b.fire(
+            "data.unseen_classes",
+            f"{f.n} labelled examples for {p.n_classes} classes: at least one class has no "
+            "example, which a trained head can never predict; zero-shot covers every class by name.",
+            {ZS: 2.5, PROMPT: 2.5, FE: -1.0, **_each(_TUNED, -2.0)},
+        )
+    if f.k < SETFIT_PER_CLASS:
+        target = max(SETFIT_PER_CLASS, math.ceil(CLIP_MATCH_SHOTS))
+        b.advise(
+            "collect_labels",
+            why=f"Your smallest class has {f.k} example(s). Aim for at least {target} per class "
+            f"({target * p.n_classes} in all): SetFit-style probes are competitive from "
+            f"{SETFIT_PER_CLASS} per class, and seed 003 asks for more than "
+            f"{MIN_LABELLED_FOR_FINETUNE} before fine-tuning.",
+        )
+
+
+def _rule_domain(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    if f.u is None:
+        b.advise(
+            "measure_unusualness",
+            why="Domain unusualness is unknown, so the first question is unanswered.",
+        )
+        return
+    how = _how_unusual(p)
+    if f.unusual:
+        b.fire(
+            "seed003.domain_unusual",
+            f"The domain is unusual{how}: adapt the weights (fine-tuning, LoRA) rather than "
+            "relying on frozen features or a prompt, and consider continued domain pre-training.",
+            # Partial fine-tuning only adapts the last blocks: seed 002 keeps it for moderate shift.
+            {**_each(_TUNED, 1.0), PARTIAL: 0.5, PROMPT: -1.0, ZS: -1.0},
+        )
+        b.fire(
+            "seed000.probe_worst_for_shift",
+            f"A frozen probe is weakest under large distribution shift{how}.",
+            {FE: -1.0},
+        )
+        what = "domain text (your field's documents)" if f.text else "domain images"
+        b.advise("domain_pretraining", how=how, what=what)
+        if not p.unusualness_measured and f.u >= NEGATIVE_TRANSFER_THRESHOLD:
+            b.advise(
+                "measure_unusualness",
+                why="You declared the domain extremely unusual; negative transfer is only "
+                "concluded from a measurement.",
+            )
+    elif f.familiar:
+        b.fire(
+            "seed002.source_close",
+            f"The domain is close to the pre-training data{how}: frozen features should transfer.",
+            {FE: 1.0, ZS: 0.5, PROMPT: 0.5},
+        )
+    else:
+        b.fire(
+            "seed002.moderate_shift",
+            f"Moderate shift from the pre-training data{how}: adapting the last blocks fits.",
+            {PARTIAL: 0.5},
+        )
+
+
+def _rule_size(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    if f.n == 0:
+        return
+    prompt_note = "" if f.text else " (for images the analogue is zero-shot or a few-shot probe)"
+    if f.n < FEW_HUNDRED:
+        b.fire(
+            "seed004.tiny_data",
+            f"{f.n} labelled examples (< {FEW_HUNDRED}): fine-tuning the backbone would overfit; "
+            "in-context learning or a frozen backbone fits tiny data.",
+            {**_each(_TUNED, -2.0), PROMPT: 2.0},
+        )
+    if f.n < MIN_LABELLED_FOR_FINETUNE:
+        b.fire(
+            "seed003.few_labels",
+            f"{f.n} labelled examples, not more than {MIN_LABELLED_FOR_FINETUNE}: the framework "
+            f"sends this to few-shot prompting + RAG{prompt_note}.",
+            {**_each(_TUNED, -1.0), PROMPT: 1.0},
+        )
+        if f.text:
+            b.advise(
+                "rag",
+                why=f"With {f.n} labelled examples the framework pairs prompting with retrieval.",
+            )
+    else:
+        b.fire(
+            "seed003.enough_labels",
+            f"{f.n} labelled examples (> {MIN_LABELLED_FOR_FINETUNE}): enough to fine-tune.",
+            _each(_TUNED, 1.0),
+        )
+    if f.n < FEATURE_EXTRACTION_MAX:
+        code = f.n < FEATURE_EXTRACTION_CODE_MAX
+        b.fire(
+            "seed002.feature_extraction_band",
+            f"{f.n} labelled examples is in feature extraction's band (< {FEATURE_EXTRACTION_MAX}"
+            + (f", and < {FEATURE_EXTRACTION_CODE_MAX} in seed 002's code)." if code else ")."),
+            {FE: 1.5 if code else 1.0},
+        )
+    lo, hi = FEW_SHOT_FT_BAND
+    if lo <= f.n <= hi and f.k >= 1:
+        b.fire(
+            "seed002.few_shot_finetune",
+            f"{f.n} examples: a brief supervised fit on {lo}-{hi} examples reaches 90-95% of full "
+            "fine-tuning, above few-shot in-context learning's 80-90%.",
+            {FE: 0.5},
+        )
+    if f.text and f.n < MIN_LABELLED_FOR_FINETUNE and f.k >= SETFIT_PER_CLASS:
+        b.fire(
+            "setfit.eight_per_class",
+            f"At least {SETFIT_PER_CLASS} examples in every class ({f.k} in the smallest): a "
+            "sentence-encoder probe is competitive with fine-tuning a large model.",
+            {FE: 1.0},
+        )
+    if PARTIAL_BAND[0] <= f.n < PARTIAL_BAND[1] and not f.unusual:
+        b.fire(
+            "seed002.partial_band",
+            f"{f.n} labelled examples is in partial fine-tuning's band ({PARTIAL_BAND[0]}-"
+            f"{PARTIAL_BAND[1]}) for a moderate shift: train the last 1-2 blocks and the head.",
+            {PARTIAL: 1.0},
+        )
+    if FULL_FT_CODE_MIN <= f.n < FULL_FT_MIN:
+        b.fire(
+            "seed002.full_finetune_5k",
+            f"{f.n} labelled examples (>= {FULL_FT_CODE_MIN}): full fine-tuning becomes viable.",
+            {FULL: 1.0, LPFT: 1.0},
+        )
+    elif f.n >= FULL_FT_MIN:
+        b.fire(
+            "seed000.full_finetune_10k",
+            f"{f.n} labelled examples (>= {FULL_FT_MIN}): enough data for full fine-tuning.",
+            {FULL: 2.0, LPFT: 2.0},
+        )
+
+
+def _rule_task(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    if p.format_critical is True:
+        b.fire(
+            "seed003.format_critical",
+            "Output format/style consistency is critical: a trained head or adapter always emits a "
+            "valid label, a prompted LM may not.",
+            {PROMPT: -2.0, LORA: 1.0, FE: 0.5, PARTIAL: 0.5, FULL: 0.5, LPFT: 0.5},
+        )
+    elif p.format_critical is False and f.text:
+        b.fire(
+            "seed003.format_not_critical",
+            "Format/style consistency is not critical: few-shot prompting may be sufficient.",
+            {PROMPT: 1.0},
+        )
+    if p.frequent_updates is True:
+        b.fire(
+            "seed003.frequent_updates",
+            "The model will be updated often: keep it modular with LoRA adapters per use case.",
+            {LORA: 1.5},
+        )
+        b.advise("adapters_per_use_case")
+    elif p.frequent_updates is False and f.n >= FULL_FT_CODE_MIN:
+        b.fire(
+            "seed003.no_frequent_updates",
+            f"Rare updates and {f.n} labelled examples: a full fine-tune is worth owning.",
+            {FULL: 1.0, LPFT: 1.0},
+        )
+    if p.latency_sensitive:
+        b.fire(
+            "seed003.latency_cost",
+            "Latency matters: a small trained classifier answers in one forward pass, while a "
+            "prompted LM needs a long prompt per input.",
+            {PROMPT: -1.5, FE: 0.5, LORA: 0.5, ZS: 0.5},
+        )
+    if p.needs_new_knowledge:
+        b.fire(
+            "seed004.missing_knowledge",
+            "The task needs knowledge the model lacks: fine-tuning does not add it, retrieval does"
+            + (" (retrieved documents go into the prompt)." if f.text else "."),
+            {PROMPT: 1.0, **_each(_TUNED, -0.5)},
+        )
+        b.advise("rag", why="The task needs facts the pretrained model never saw.")
+
+
+def _rule_hardware(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    if f.cpu:
+        b.fire(
+            "seed004.cpu_only",
+            "No GPU: full fine-tuning needs the most memory and compute, frozen features and "
+            "in-context learning the least.",
+            {FULL: -1.5, LPFT: -1.5, PARTIAL: -0.5, LORA: 0.25, PROMPT: 0.5},
+        )
+        b.fire(
+            "seed001.frozen_is_efficient",
+            "On CPU, a frozen backbone is cheap: embed once, train only the head.",
+            {FE: 1.0},
+        )
+    elif f.small_gpu:
+        b.fire(
+            "seed002.lora_memory",
+            f"{p.gpu_memory_gb:g} GiB of GPU memory (< {LOW_GPU_MEMORY_GB:g}) is a constraint: "
+            "LoRA trains 0.1-1% of the parameters.",
+            {LORA: 2.0, FULL: -1.5, LPFT: -1.5},
+        )
+    if not f.text:
+        b.fire(
+            "seed002.lora_for_llms",
+            "LoRA is built for transformer LMs; on a small CNN, partial fine-tuning is the usual "
+            "budget option.",
+            {LORA: -0.5},
+        )
+
+
+def _rule_zero_shot_images(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    if f.text or f.n == 0 or p.n_classes < 2:
+        return
+    if p.has_clip:
+        if f.shots < CLIP_MATCH_SHOTS:
+            b.fire(
+                "clip.zero_shot_matches_4_shot",
+                f"{f.shots:.1f} examples per class on average, under the ~{CLIP_MATCH_SHOTS:g} "
+                "shots that a linear probe needs to match CLIP zero-shot.",
+                {ZS: 3.5},
+            )
+        else:
+            b.fire(
+                "clip.probe_beats_zero_shot",
+                f"{f.shots:.1f} examples per class on average: past the few shots where a probe "
+                "overtakes CLIP zero-shot.",
+                {FE: 1.0},
+            )
+        if f.unusual:
+            b.fire(
+                "clip.weak_on_specialised",
+                "CLIP zero-shot is weak on specialised, unusual image domains.",
+                {ZS: -1.0},
+            )
+    elif f.shots >= CONSE_MATCH_SHOTS:
+        b.fire(
+            "conse.probe_from_2_shots",
+            f"No CLIP checkpoint: the offline ConSE zero-shot is weaker, and with {f.shots:.1f} "
+            "examples per class a linear probe is the better bet.",
+            {FE: 1.0, ZS: -1.0},
+        )
+    else:
+        b.fire(
+            "conse.one_shot",
+            f"{f.shots:.1f} examples per class and no CLIP checkpoint: ConSE zero-shot from the "
+            "ImageNet head is as good as a one-shot probe and needs no training.",
+            {ZS: 3.5},
+        )
+
+
+def _rule_transfer_risk(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    if f.negative_transfer:
+        why = (
+            f"the probe scored {p.probe_accuracy:.2f}, near chance {f.chance:.2f}, on an unusual domain"
+            if f.probe_near_chance
+            else f"measured unusualness {f.u:.2f} >= {NEGATIVE_TRANSFER_THRESHOLD}"
+        )
+        b.fire(
+            "seed002.negative_transfer",
+            f"Negative transfer is likely ({why}): frozen features mislead, so retrain as much of "
+            "the network as possible and compare with training from scratch.",
+            {SCRATCH: 2.0, FE: -2.0, ZS: -2.0, PROMPT: -1.0, LORA: -1.5, PARTIAL: -1.0, LPFT: -0.5},
+        )
+        b.advise("negative_transfer", how=f" ({why})")
+        if f.k >= SCRATCH_PER_CLASS:
+            b.fire(
+                "seed000.scratch_at_scale",
+                f"{f.k} examples in the smallest class (>= {SCRATCH_PER_CLASS}): enough to train "
+                "from scratch, which negative transfer makes the safer start.",
+                {SCRATCH: 6.0},
+            )
+    elif (
+        f.unusual
+        and f.n >= MIN_LABELLED_FOR_FINETUNE
+        and p.probe_accuracy is not None
+        and not f.probe_near_chance
+    ):
+        b.fire(
+            "lpft.good_features_large_shift",
+            f"The probe scored {p.probe_accuracy:.2f} (chance {f.chance:.2f}), so the features "
+            "are good, and the shift is large: fit the probe first, then fine-tune.",
+            {LPFT: 1.5},
+        )
+
+
+def _rule_measured(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    probe, zs = p.probe_accuracy, p.zero_shot_accuracy
+    if probe is not None:
+        if probe >= PROBE_SUFFICIENT:
+            b.fire(
+                "profile.probe_high",
+                f"A cheap probe on frozen features already scores {probe:.2f} (>= {PROBE_SUFFICIENT}).",
+                {FE: 4.0},
+            )
+        elif f.probe_near_chance and not f.unusual:
+            b.fire(
+                "profile.probe_weak",
+                f"The probe scored {probe:.2f}, near chance {f.chance:.2f}: frozen features do not "
+                "separate these classes.",
+                {FE: -2.0, ZS: -1.0, **_each(_TUNED, 0.5)},
+            )
+            b.advise("check_labels")
+    if zs is not None and probe is not None:
+        if zs >= probe:
+            b.fire(
+                "profile.zero_shot_matches_probe",
+                f"Measured zero-shot {zs:.2f} >= probe {probe:.2f}: training adds nothing yet.",
+                {ZS: 4.0, FE: -1.5},
+            )
+        else:
+            b.fire(
+                "profile.probe_beats_zero_shot",
+                f"Measured probe {probe:.2f} > zero-shot {zs:.2f}: the labels teach something.",
+                {FE: 1.5, ZS: -1.5},
+            )
+    elif zs is not None:
+        if zs >= ZERO_SHOT_SUFFICIENT:
+            b.fire(
+                "profile.zero_shot_high",
+                f"Measured zero-shot accuracy {zs:.2f} (>= {ZERO_SHOT_SUFFICIENT}) needs no training.",
+                {ZS: 4.0},
+            )
+        elif zs <= f.chance + NEAR_CHANCE_MARGIN:
+            b.fire(
+                "profile.zero_shot_weak",
+                f"Measured zero-shot accuracy {zs:.2f} is near chance {f.chance:.2f}.",
+                {ZS: -2.0},
+            )
+
+
+def _rule_evidence(p: TaskProfile, f: _Facts, b: _Board, evidence: Mapping[str, Evidence]) -> None:
+    for name, item in evidence.items():
+        if item.applies(p.modality, f.n, f.k):
+            b.fire(
+                f"measured.{name}",
+                item.text,
+                {item.favour: item.weight},
+                source=f"BENCHMARKS.md, '{name}': measured by tladvisor's benchmark on the bundled models",
+            )
+
+
+RULES: tuple[Callable[[TaskProfile, _Facts, _Board], None], ...] = (
+    _rule_degenerate,
+    _rule_domain,
+    _rule_size,
+    _rule_task,
+    _rule_hardware,
+    _rule_zero_shot_images,
+    _rule_transfer_risk,
+    _rule_measured,
+)
+
+
+# ── Entry point ───────────────────────────────────────────────────────────────────────────────────
+def recommend(
+    profile: TaskProfile, *, evidence: Mapping[str, Evidence] | None = None
+) -> Recommendation:
+    """Score every strategy that can run on ``profile`` and return the best, with its reasons.
+
+    ``evidence`` defaults to the module's ``EVIDENCE`` (benchmark findings, often empty).
+    """
+    facts = _facts(profile)
+    board = _Board(_feasible(profile))
+    for rule in RULES:
+        rule(profile, facts, board)
+    _rule_evidence(profile, facts, board, EVIDENCE if evidence is None else evidence)
+
+    order = {s: i for i, s in enumerate(TIE_ORDER)}
+    ranked = sorted(board.raw, key=lambda s: (-board.raw[s], order[s]))
+    chosen = ranked[0]
+    _post_advice(profile, facts, board, chosen)
+    alternatives = [Alternative(s, _squash(board.raw[s]), _summary(s, board)) for s in ranked]
+    return Recommendation(
+        strategy=chosen,
+        alternatives=alternatives,
+        reasons=board.reasons,
+        advice=list(board.advice.values()),
+        data_needs=data_needs(profile),
+        profile=profile,
+        expected_accuracy_note=_accuracy_note(profile, facts, chosen),
+    )
+
+
+def _post_advice(p: TaskProfile, f: _Facts, b: _Board, chosen: Strategy) -> None:
+    """Advice that depends on the winner: how to run it well."""
+    if chosen.changes_weights:
+        if chosen is not Strategy.LORA:
+            b.advise("discriminative_lr")
+        b.advise("forgetting")
+        b.advise("maintenance")
+    if chosen in (Strategy.FULL_FINETUNE, Strategy.PARTIAL_FINETUNE, Strategy.LP_FT) and f.unusual:
+        b.advise("lp_ft")
+    if chosen in (Strategy.PROMPTING, Strategy.ZERO_SHOT):
+        b.advise("calibration")
+
+
+def _squash(raw: float) -> float:
+    """Map a raw score to 0-1: 0.5 means no rule for or against; 4 raw points give about 0.88."""
+    return round(1.0 / (1.0 + math.exp(-raw / SCORE_SCALE)), 3)
+
+
+def _summary(strategy: Strategy, b: _Board) -> str:
+    pros = [r for r, d in b.contrib[strategy] if d > 0]
+    cons = [r for r, d in b.contrib[strategy] if d < 0]
+    parts = [LABELS[strategy]]
+    if pros:
+        parts.append("for: " + ", ".join(pros))
+    if cons:
+        parts.append("against: " + ", ".join(cons))
+    return "; ".join(parts)
+
+
+def data_needs(p: TaskProfile) -> str:
+    """Expected data needs for this task, from the seeds' figures scaled to its class count."""
+    c = max(p.n_classes, 2)
+    lines = [
+        f"You have {p.n_labeled} labelled examples over {p.n_classes} classes "
+        f"(smallest class: {p.min_per_class}).",
+        f"Seed 000's ImageNet figures (1,000 classes) scaled to {c} classes: zero-shot needs 0; "
+        f"a competitive linear probe ~{50 * c:,} (~50 per class); full fine-tuning ~{10 * c:,} "
+        f"(~10 per class, from strong pre-training); from scratch ~{SCRATCH_PER_CLASS * c:,} "
+        f"(~{SCRATCH_PER_CLASS:,} per class).",
+        f"Bands from seeds 002-003: feature extraction under {FEATURE_EXTRACTION_MAX:,}; partial "
+        f"fine-tuning {PARTIAL_BAND[0]:,}-{PARTIAL_BAND[1]:,}; full fine-tuning {FULL_FT_MIN:,}+; "
+        f"fine-tuning at all only above {MIN_LABELLED_FOR_FINETUNE}.",
+        f"Few-shot: CLIP zero-shot matches a ~{CLIP_MATCH_SHOTS:g}-shot probe (Radford et al.); "
+        f"SetFit-style probes are competitive from {SETFIT_PER_CLASS} per class "
+        f"({SETFIT_PER_CLASS * c} here).",
+    ]
+    if p.n_labeled <= MIN_LABELLED_FOR_FINETUNE:
+        lines.append(
+            f"To fine-tune you need about {MIN_LABELLED_FOR_FINETUNE + 1 - p.n_labeled} more labelled examples."
+        )
+    return " ".join(lines)
+
+
+_ACCURACY_NOTES = {
+    ZS: "Seed 002: zero-shot reaches 70-85% of fine-tuned quality for frontier models.",
+    PROMPT: "Seed 002: few-shot in-context learning reaches 80-90% of fine-tuned quality for "
+    "frontier models (zero-shot 70-85%); it scales with model size, and SmolLM2-135M is small.",
+    FE: "Seed 000: a linear probe is best for limited data and never forgets, but its ceiling sits "
+    "below fine-tuning's under distribution shift.",
+    PARTIAL: "Seed 002: partial fine-tuning sits between a probe and full fine-tuning, with only "
+    "mild forgetting.",
+    FULL: "Seed 002: full fine-tuning on 1K-1M examples is the 100% baseline the other strategies "
+    "are compared with.",
+    LPFT: "Kumar et al. 2022: LP-FT matches fine-tuning in distribution (+1%) and is more robust "
+    "out of distribution (+10%).",
+    LORA: "Seed 002: LoRA has a slightly lower ceiling than full fine-tuning; Biderman et al. "
+    "2024: it learns less and forgets less.",
+    SCRATCH: "Seed 000: from scratch needs about 1.28M images for 1,000 ImageNet classes; expect "
+    "it to trail transfer until the data is that large.",
+}
+
+
+def _accuracy_note(p: TaskProfile, f: _Facts, chosen: Strategy) -> str:
+    if chosen is ZS and not f.text and p.has_clip:
+        return (
+            "Radford et al. 2021: CLIP zero-shot is about as accurate as a 4-shot linear probe "
+            "on average, weaker on specialised domains."
+        )
+    if chosen is FE and FEW_SHOT_FT_BAND[0] <= f.n <= FEW_SHOT_FT_BAND[1]:
+        return (
+            "Seed 002: a brief fit on 10-100 labelled examples reaches 90-95% of full "
+            "fine-tuning quality (measured for frontier models; a run measures yours)."
+        )
+    return _ACCURACY_NOTES[chosen]
