@@ -23,6 +23,8 @@ CLIP = "clip"
 # Never reach a hub: every load here must come from disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars are noise here
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class ModelUnavailable(RuntimeError):
@@ -236,7 +238,11 @@ def load(name: str, *, device: str | None = None) -> Any:
 
 
 def _load_uncached(spec: ModelSpec, device: str) -> Any:
+    from transformers.utils import logging as hf_logging
+
     from tladvisor import backbones
+
+    hf_logging.disable_progress_bar()
 
     prefix, _, rest = spec.name.partition(":")
     if spec.name == "minilm":

@@ -410,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `tladvisor ... | head`: the reader left, nothing to report
+        return 0
 
 
 if __name__ == "__main__":

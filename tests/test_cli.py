@@ -1,0 +1,119 @@
+"""The CLI, headless: JSON shapes, exit codes and plain-words errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tladvisor.cli import main
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_models_json_lists_the_packaged_catalogue(capsys):
+    code, out, _ = run_cli(capsys, "models", "--json")
+    rows = json.loads(out)
+    assert code == 0
+    assert {r["name"] for r in rows} == {"minilm", "smollm2", "efficientnet-lite0"}
+    assert all(r["available"] for r in rows)
+
+
+def test_advise_from_flags_alone(capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "advise",
+        "--n-labeled",
+        "20000",
+        "--n-classes",
+        "5",
+        "--domain-unusualness",
+        "0.8",
+        "--gpu-memory-gb",
+        "80",
+        "--json",
+    )
+    rec = json.loads(out)
+    assert code == 0
+    assert rec["strategy"] in {"full_finetune", "lp_ft", "partial_finetune", "lora"}
+    assert all({"strategy", "score"} <= set(a) for a in rec["alternatives"])
+    assert all({"rule", "text", "source"} <= set(r) for r in rec["reasons"])
+    assert "advice" in rec and "profile" in rec
+
+
+def test_advise_bad_combination_gets_advice_not_a_crash(capsys):
+    code, out, _ = run_cli(capsys, "advise", "--n-labeled", "3", "--n-classes", "10", "--json")
+    rec = json.loads(out)
+    assert code == 0 and rec["strategy"] in {"prompting", "zero_shot"}
+    assert any(a["key"] == "collect_labels" for a in rec["advice"])
+
+
+def test_advise_without_data_or_flags_explains(capsys):
+    code, _, err = run_cli(capsys, "advise")
+    assert code == 2 and "--n-labeled" in err
+
+
+def test_bad_csv_exits_2_with_the_problem_and_no_traceback(tmp_path):
+    bad = tmp_path / "one_class.csv"
+    bad.write_text("text,label\nfine film,pos\ngreat,pos\nlovely,pos\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tladvisor.cli",
+            "--db",
+            str(tmp_path / "x.duckdb"),
+            "run",
+            str(bad),
+            "--strategy",
+            "feature_extraction",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "error:" in proc.stderr and "class" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.duckdb").exists() or "pos" not in proc.stdout
+
+
+@pytest.mark.slow
+def test_run_and_runs_json_round_trip(capsys, tmp_path):
+    db = str(tmp_path / "cli.duckdb")
+    code, out, _ = run_cli(
+        capsys,
+        "--db",
+        db,
+        "run",
+        "sample:rotten_tomatoes",
+        "--strategy",
+        "zero_shot",
+        "--user",
+        "ada",
+        "--json",
+    )
+    report = json.loads(out)
+    assert code == 0, report
+    assert {
+        "run_id",
+        "strategy",
+        "model",
+        "backend",
+        "device",
+        "metrics",
+        "cost",
+        "transferability",
+        "forgetting",
+    } <= set(report)
+    assert report["metrics"]["accuracy"] > 0.5
+    assert {"seconds", "peak_mem_mb", "trainable_params"} <= set(report["cost"])
+    code, out, _ = run_cli(capsys, "--db", db, "runs", "--json")
+    runs = json.loads(out)
+    assert [r["id"] for r in runs] == [report["run_id"]] and runs[0]["user_name"] == "ada"
