@@ -26,10 +26,17 @@ def _print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
+INTERRUPTED = "the process running it stopped (killed or crashed) before it finished"
+
+
 def _open_store(args: argparse.Namespace):
+    """Open the store; runs another process left 'running' are marked interrupted (DuckDB's file
+    lock means no live process can still be running them once we hold the file)."""
     from tladvisor.store import Store
 
-    return Store(args.db)
+    store = Store(args.db)
+    store.mark_interrupted(INTERRUPTED)
+    return store
 
 
 def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
