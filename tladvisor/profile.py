@@ -1,0 +1,346 @@
+"""Measure a labelled data set: what a user would otherwise have to guess for the advisor.
+
+``measure_profile(dataset)`` counts rows and classes, class balance, text lengths against the
+encoder's context, exact duplicates and identical items with conflicting labels, the domain's
+unusualness to the pretrained models (``tladvisor.unusualness``) and, optionally, a cheap few-shot
+probe: kNN and logistic regression on frozen features of up to ``PROBE_SHOTS`` examples a class,
+scored on up to ``PROBE_EVAL_CAP`` held-out rows. ``MeasuredProfile.to_task_profile(...)`` adds the
+user's answers and gives the decision engine its ``TaskProfile``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tladvisor.data import Dataset, fingerprint_of
+from tladvisor.unusualness import Unusualness
+
+PROBE_SHOTS = 8  # SetFit (Tunstall et al. 2022): 8 a class are already competitive
+PROBE_EVAL_CAP = 200  # held-out rows scored: +-3.5 points of accuracy at 1 sigma, ~2 s of encoding
+PROBE_K = 5  # kNN neighbours (fewer when there are fewer shots)
+SEED = 0
+# The answers a user gives (the profiler cannot measure them), forwarded to TaskProfile.
+USER_FIELDS = (
+    "format_critical",
+    "frequent_updates",
+    "needs_new_knowledge",
+    "gpu_memory_gb",
+    "latency_sensitive",
+    "has_clip",
+    "zero_shot_accuracy",
+)
+
+
+@dataclass(frozen=True)
+class TextLengths:
+    chars_mean: float
+    chars_p95: float
+    tokens_mean: float | None  # MiniLM word pieces incl. [CLS]/[SEP]; None without the tokenizer
+    tokens_p95: float | None
+    n_truncated: int | None  # texts longer than the encoder's context, cut when encoded
+    context_tokens: int | None
+
+
+@dataclass(frozen=True)
+class ImageSizes:
+    width_mean: float
+    height_mean: float
+    min_side: int
+    greyscale_fraction: float  # of a sample of up to 256: R == G == B everywhere
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    duplicate_rows: int  # rows whose item already appeared earlier (any label)
+    duplicate_items: int  # distinct items that appear more than once
+    conflicting_items: int  # distinct items that carry two or more different labels
+    conflicting_rows: int  # rows holding one of those items
+
+
+@dataclass(frozen=True)
+class Probe:
+    model: str
+    shots_per_class: int  # training rows of the smallest class (larger ones: up to PROBE_SHOTS)
+    n_train: int
+    n_eval: int
+    k: int
+    knn_accuracy: float
+    linear_accuracy: float
+    chance: float  # accuracy of always predicting the majority class of the evaluation rows
+
+    @property
+    def best(self) -> float:
+        # Both are frozen-feature classifiers the feature-extraction strategy could ship.
+        return max(self.knn_accuracy, self.linear_accuracy)
+
+
+@dataclass(frozen=True)
+class MeasuredProfile:
+    name: str
+    modality: str
+    n_rows: int
+    n_classes: int
+    class_counts: dict[str, int]
+    min_per_class: int
+    imbalance_ratio: float  # largest class / smallest class
+    duplicates: Duplicates
+    text_lengths: TextLengths | None = None
+    image_sizes: ImageSizes | None = None
+    unusualness: Unusualness | None = None
+    probe: Probe | None = None
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what could not be measured, and why
+
+    def to_task_profile(self, **answers: Any) -> Any:
+        """The decision engine's ``TaskProfile``: measured fields plus the user's ``answers``.
+
+        ``answers`` may hold any of ``USER_FIELDS``; ``gpu_memory_gb`` defaults to what
+        :func:`detect_gpu_memory_gb` finds on this machine.
+        """
+        from tladvisor.decision import TaskProfile
+
+        unknown = sorted(set(answers) - set(USER_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"to_task_profile got {unknown}, which the profiler measures or which TaskProfile "
+                f"does not have; pass only the user's answers: {', '.join(USER_FIELDS)}"
+            )
+        if "gpu_memory_gb" not in answers:
+            answers["gpu_memory_gb"] = detect_gpu_memory_gb()
+        u = self.unusualness
+        return TaskProfile(
+            modality=self.modality,
+            n_labeled=self.n_rows,  # every labelled row is a training example the user has
+            n_classes=self.n_classes,
+            min_per_class=self.min_per_class,
+            domain_unusualness=round(u.score, 4) if u is not None else None,
+            unusualness_measured=u is not None,
+            probe_accuracy=round(self.probe.best, 4) if self.probe is not None else None,
+            **answers,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["unusualness"] = self.unusualness.to_dict() if self.unusualness else None
+        if self.probe is not None:
+            out["probe"]["best"] = self.probe.best
+        return out
+
+
+def detect_gpu_memory_gb() -> float | None:
+    """Total memory of the first CUDA GPU in GiB, or None when torch sees no GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
+
+
+# ---------------------------------------------------------------- the measurements
+
+
+def item_key(item: Any) -> bytes:
+    """Identity of an item: the text itself, or a hash of an image's size, mode and pixels."""
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    header = f"{item.size[0]}x{item.size[1]}:{item.mode}".encode()
+    return hashlib.sha256(header + item.tobytes()).digest()
+
+
+def find_duplicates(items: list[Any], labels: list[str]) -> Duplicates:
+    labels_of: dict[bytes, list[str]] = defaultdict(list)
+    for item, label in zip(items, labels, strict=True):
+        labels_of[item_key(item)].append(label)
+    repeated = [ls for ls in labels_of.values() if len(ls) > 1]
+    conflicting = [ls for ls in repeated if len(set(ls)) > 1]
+    return Duplicates(
+        duplicate_rows=sum(len(ls) - 1 for ls in repeated),
+        duplicate_items=len(repeated),
+        conflicting_items=len(conflicting),
+        conflicting_rows=sum(len(ls) for ls in conflicting),
+    )
+
+
+def text_lengths(texts: list[str], device: str | None, notes: list[str]) -> TextLengths:
+    from tladvisor import catalog
+
+    chars = np.array([len(t) for t in texts], dtype=np.float64)
+    tokens = None
+    context = None
+    try:
+        encoder = catalog.load("minilm", device=device)
+    except catalog.ModelUnavailable as exc:
+        notes.append(f"token lengths not measured: {exc}")
+    else:
+        context = encoder.max_length
+        ids = encoder.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+        tokens = np.array([len(x) for x in ids], dtype=np.float64)
+    return TextLengths(
+        chars_mean=float(chars.mean()),
+        chars_p95=float(np.percentile(chars, 95)),
+        tokens_mean=float(tokens.mean()) if tokens is not None else None,
+        tokens_p95=float(np.percentile(tokens, 95)) if tokens is not None else None,
+        n_truncated=int((tokens > context).sum()) if tokens is not None else None,
+        context_tokens=context,
+    )
+
+
+def image_sizes(images: list[Any]) -> ImageSizes:
+    widths = np.array([im.size[0] for im in images], dtype=np.float64)
+    heights = np.array([im.size[1] for im in images], dtype=np.float64)
+    sample = [images[i] for i in np.random.default_rng(SEED).permutation(len(images))[:256]]
+    grey = 0
+    for im in sample:
+        px = np.asarray(im.convert("RGB"), dtype=np.int16)
+        grey += bool((px[..., 0] == px[..., 1]).all() and (px[..., 1] == px[..., 2]).all())
+    return ImageSizes(
+        width_mean=float(widths.mean()),
+        height_mean=float(heights.mean()),
+        min_side=int(min(widths.min(), heights.min())),
+        greyscale_fraction=grey / len(sample),
+    )
+
+
+def probe_rows(labels: list[str], shots: int, cap: int, seed: int = SEED) -> tuple[list, list]:
+    """Row indices: up to ``shots`` a class to train on, up to ``cap`` of the rest to evaluate.
+
+    Every class keeps at least one row for evaluation (a class with one row is left out of
+    training). The evaluation rows are a seeded random draw, so their class mix follows the data.
+    """
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_class[label].append(i)
+    train: list[int] = []
+    rest: list[int] = []
+    for rows in by_class.values():
+        rows = list(rng.permutation(rows))
+        take = min(shots, len(rows) - 1)
+        train += rows[:take]
+        rest += rows[take:]
+    evaluate = list(rng.permutation(rest)[:cap]) if rest else []
+    return sorted(int(i) for i in train), sorted(int(i) for i in evaluate)
+
+
+def few_shot_accuracies(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int
+) -> tuple[float, float]:
+    """(cosine kNN accuracy, standardised logistic-regression accuracy) on a held-out set."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    sims = unit(test_x) @ unit(train_x).T
+    nearest = np.argsort(-sims, axis=1)[:, :k]
+    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    votes = np.zeros((len(test_x), n_classes))
+    for j in range(k):
+        # One vote per neighbour plus a similarity tie-breaker smaller than any vote difference.
+        np.add.at(votes, (np.arange(len(test_x)), train_y[nearest[:, j]]), 1.0)
+        np.add.at(
+            votes,
+            (np.arange(len(test_x)), train_y[nearest[:, j]]),
+            sims[np.arange(len(test_x)), nearest[:, j]] / (2 * k + 1),
+        )
+    knn = float(np.mean(votes.argmax(axis=1) == test_y))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    model.fit(train_x, train_y)
+    linear = float(np.mean(model.predict(test_x) == test_y))
+    return knn, linear
+
+
+def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe | None:
+    """The few-shot probe on frozen features of the modality's default model (None if it can't)."""
+    from tladvisor import catalog, embeddings
+
+    counts = dataset.class_counts
+    if len(counts) < 2 or min(counts.values()) < 2:
+        notes.append("probe skipped: it needs two classes with at least two examples each")
+        return None
+    train, evaluate = probe_rows(dataset.labels, PROBE_SHOTS, PROBE_EVAL_CAP)
+    model_name = catalog.default_model(dataset.modality)
+    rows = train + evaluate
+    items = [dataset.items[i] for i in rows]
+    labels = [dataset.labels[i] for i in rows]
+    # A sub-dataset with its own fingerprint: only the probed rows are encoded, and a second
+    # profile of the same data finds them in the embedding cache.
+    sub = Dataset(
+        f"{dataset.name}-probe",
+        dataset.modality,
+        items,
+        labels,
+        fingerprint_of(dataset.modality, items, labels),
+    )
+    try:
+        feats = embeddings.encode(sub, model_name, device=device).features
+    except catalog.ModelUnavailable as exc:
+        notes.append(f"probe skipped: {exc}")
+        return None
+    index = {c: i for i, c in enumerate(dataset.classes)}
+    y = np.array([index[label] for label in labels])
+    n_train = len(train)
+    shots = min(min(counts.values()) - 1, PROBE_SHOTS)
+    k = max(1, min(PROBE_K, shots))
+    knn, linear = few_shot_accuracies(feats[:n_train], y[:n_train], feats[n_train:], y[n_train:], k)
+    majority = np.bincount(y[n_train:]).max() / len(evaluate)
+    return Probe(model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority))
+
+
+def measure_profile(
+    dataset: Dataset,
+    *,
+    probe: bool = True,
+    unusualness: bool = True,
+    device: str | None = None,
+) -> MeasuredProfile:
+    """Measure ``dataset``: counts, balance, lengths, duplicates, unusualness and a few-shot probe.
+
+    Models load once per process (``catalog.load``); after that a few thousand text rows take
+    seconds. A model that is not installed drops the measurements that need it, with a note.
+    """
+    from tladvisor import unusualness as unusual
+
+    if len(dataset) == 0:
+        raise ValueError(f"data set {dataset.name!r} has no rows; load a file with labelled rows")
+    start = time.perf_counter()
+    notes: list[str] = []
+    counts = dataset.class_counts
+    lengths = sizes = None
+    if dataset.modality == "text":
+        lengths = text_lengths(list(dataset.items), device, notes)
+    else:
+        sizes = image_sizes(list(dataset.items))
+    measured = None
+    if unusualness:
+        try:
+            measured = unusual.measure(list(dataset.items), dataset.modality, device=device)
+            if measured is None:
+                notes.append("unusualness not measured: none of its models could be loaded")
+        except FileNotFoundError as exc:  # no calibration or reference set shipped
+            notes.append(f"unusualness not measured: {exc}")
+    probed = run_probe(dataset, device, notes) if probe else None
+    return MeasuredProfile(
+        name=dataset.name,
+        modality=dataset.modality,
+        n_rows=len(dataset),
+        n_classes=len(counts),
+        class_counts=counts,
+        min_per_class=min(counts.values()),
+        imbalance_ratio=max(counts.values()) / min(counts.values()),
+        duplicates=find_duplicates(list(dataset.items), list(dataset.labels)),
+        text_lengths=lengths,
+        image_sizes=sizes,
+        unusualness=measured,
+        probe=probed,
+        seconds=time.perf_counter() - start,
+        notes=notes,
+    )
