@@ -1,0 +1,142 @@
+"""Run detail page: everything recorded about one run, its artifact download, and delete.
+
+The run comes from the URL (``?run=ID``) or the picker, so a link to a run can be shared. Only the
+teammate who ran it can delete it; for anyone else the button is disabled and says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from tladvisor import charts, ui_state
+
+st.title("Run detail")
+path = ui_state.db_path()
+runs = ui_state.list_runs(path)
+if runs.empty:
+    st.info("No runs yet. Start one on the **Run** page.")
+    st.stop()
+
+labels = charts.run_labels(runs)
+wanted = st.query_params.get("run")
+if wanted != st.session_state.get("detail_from_url"):  # a link was opened: follow it once
+    st.session_state.detail_from_url = wanted
+    if wanted in labels:
+        st.session_state.detail_pick = wanted
+    elif wanted:
+        st.warning(f"There is no run {wanted!r} (it may have been deleted); pick one below.")
+run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="detail_pick")
+st.query_params["run"] = st.session_state.detail_from_url = run_id
+run = ui_state.get_run(path, run_id)
+if run is None:
+    st.info("That run was just deleted; pick another.")
+    st.stop()
+
+details = run["details"] or {}
+metrics, by_split = run["metrics"], run["metrics_by_split"]
+st.markdown(
+    f"**{run['strategy']}** on **{run['model']}** · data set **{run['dataset_name']}** · "
+    f"by **{run['user_name']}** · {run['status']} · created {run['created_at']:%Y-%m-%d %H:%M} UTC"
+)
+if run["status"] in ("failed", "interrupted"):
+    st.error(f"This run {run['status']}: {run['error']}")
+elif run["status"] == "cancelled":
+    st.warning(f"This run was cancelled: {run['error']}")
+elif run["status"] in ("queued", "running"):
+    st.info("This run has not finished yet; follow it on the Run page.")
+
+if metrics:
+    shown = [m for m in ("accuracy", "macro_f1", "seconds", "peak_mem_mb", "trainable_params")]
+    for col, name in zip(st.columns(len(shown)), shown, strict=True):
+        value = metrics.get(name)
+        col.metric(charts.label(name), "n/a" if value is None else f"{value:,.4g}")
+
+curves = ui_state.get_curves(path, (run_id,))
+if not curves.empty:
+    st.altair_chart(charts.learning_curves(curves, {run_id: labels[run_id]}))
+
+left, right = st.columns(2)
+with left:
+    if details.get("per_class"):
+        st.subheader("Per-class scores")
+        st.dataframe(pd.DataFrame(details["per_class"]), hide_index=True, key="detail_per_class")
+    transfer = by_split.get("train", {})
+    if transfer:
+        st.subheader("Transferability (training split)")
+        st.dataframe(
+            pd.Series(transfer, name="score").rename(lambda k: charts.label(f"{k}@train")),
+            key="detail_transfer",
+        )
+    forgetting = by_split.get("reference", {})
+    if forgetting:
+        st.subheader("Forgetting (reference sets)")
+        st.dataframe(
+            pd.Series(forgetting, name="value").rename(lambda k: charts.label(f"{k}@reference")),
+            key="detail_forgetting",
+        )
+with right:
+    if details.get("confusion"):
+        st.altair_chart(charts.confusion_matrix(details["classes"], details["confusion"]))
+
+with st.expander("All metrics by split"):
+    table = pd.DataFrame(
+        [
+            {"split": s or "(none)", "metric": k, "value": v}
+            for s, m in by_split.items()
+            for k, v in m.items()
+        ]
+    )
+    st.dataframe(table, hide_index=True, key="detail_all_metrics")
+with st.expander("Configuration"):
+    st.json(run["config"])
+with st.expander("Environment: device, precision, versions, split"):
+    st.markdown(
+        f"Device **{run['device'] or 'n/a'}**, precision **{run['precision'] or 'n/a'}**, "
+        f"backend {run['backend'] or 'n/a'}, seed {run['seed']}; memory measured as "
+        f"{details.get('memory', 'n/a')}."
+    )
+    st.json({"versions": details.get("versions", {}), "split": details.get("split", {})})
+notes = details.get("notes") or []
+if notes:
+    st.subheader("Notes")
+    st.markdown("\n".join(f"- {note}" for note in notes))
+with st.expander("Timeline"):
+    st.dataframe(ui_state.get_events(path, run_id), hide_index=True, key="detail_events")
+
+st.subheader("Artifact and housekeeping")
+artifact = details.get("artifact_path")
+folder = Path(artifact) if artifact else None
+if folder is not None and folder.is_file():
+    folder = folder.parent
+if folder is not None and folder.is_dir():
+    st.download_button(
+        "Download the trained head / adapter (ZIP)", ui_state.zip_folder(folder),
+        f"tladvisor_{run_id[:8]}_{run['strategy']}.zip", "application/zip", key="detail_download",
+    )  # fmt: skip
+else:
+    st.caption("This run saved no head or adapter (training-free runs have none).")
+
+user = ui_state.current_user()
+owner = run["user_name"]
+if user == owner:
+    why = "Delete this run with its metrics and curves, for everyone."
+elif user:
+    why = f"Only {owner} can delete this run; you are working as {user}."
+else:
+    why = f"Say who you are in the sidebar; only {owner} can delete this run."
+if st.button("Delete run", key="detail_delete", disabled=user != owner, help=why):
+    try:
+        ui_state.store().delete_run(run_id, user=user)
+    except (PermissionError, LookupError, RuntimeError) as exc:
+        st.error(str(exc))
+    else:
+        ui_state.refresh()
+        del st.query_params["run"]
+        st.session_state.pop("detail_pick", None)
+        st.toast(f"Deleted run {run_id[:8]}.")
+        st.rerun()
+if user != owner:
+    st.caption(why)

@@ -1,0 +1,317 @@
+"""AppTest checks of every dashboard page, against a real DuckDB file and real runs.
+
+Each test points ``TLADVISOR_DB`` at its own file; the compare and detail pages read a store
+filled by ``tladvisor.runner.execute`` (feature extraction on 160 Rotten Tomatoes snippets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tladvisor import data, ui_state
+from tladvisor.runner import execute
+from tladvisor.store import Store
+from tladvisor.strategies import LABELS, Strategy, get
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120  # the first page that loads MiniLM or the profile's models takes a while on a CPU
+
+
+@pytest.fixture(scope="module")
+def reviews() -> data.Dataset:
+    full = data.load_sample("rotten_tomatoes")
+    items, labels = full.items[:160], full.labels[:160]
+    return data.Dataset("rt160", "text", items, labels, data.fingerprint_of("text", items, labels))
+
+
+@pytest.fixture(scope="module")
+def filled_db(tmp_path_factory, reviews) -> Path:
+    """Two real finished runs (ada, bob) with different training sizes, and one failed (bob)."""
+    path = tmp_path_factory.mktemp("store") / "runs.duckdb"
+    with Store(path) as store:
+        for user, settings in (("ada", {"max_train": 40}), ("bob", {"max_train": 80, "seed": 1})):
+            report = execute(store, reviews, "feature_extraction", settings, user=user)
+            assert report.status == "done", report.error
+        failed = execute(
+            store, reviews, "feature_extraction", {"model": "hf:/no/such/folder"}, user="bob"
+        )
+        assert failed.status == "failed"
+    return path
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    """A fresh app on an empty database of its own; call ``app(db)`` to use another file."""
+
+    def make(db: Path | None = None) -> AppTest:
+        monkeypatch.setenv("TLADVISOR_DB", str(db or tmp_path / "empty.duckdb"))
+        return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+    return make
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+
+
+def _no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# -- who am I ----------------------------------------------------------------------------------
+
+
+def test_app_opens_on_upload_page_offering_the_sample(app):
+    at = app().run()
+    _no_exception(at)
+    assert at.radio(key="upload_source").value == "sample"
+    assert at.selectbox(key="upload_sample").value == "rotten_tomatoes"
+    assert at.button(key="upload_load_sample")
+    assert at.sidebar.text_input(key="who_new")
+    assert "New here?" in at.info[0].value
+
+
+# AppTest (streamlit 1.67) drops the sidebar from its element tree on reruns of an app that
+# calls st.navigation, so sidebar widgets are driven on a fresh app's first run and the effects
+# are read from session state and the URL. The browser test covers what is drawn there.
+
+
+def test_a_typed_name_is_remembered_in_session_and_url(app):
+    at = app().run()
+    at.sidebar.text_input(key="who_new").input("  Ada   Lovelace ").run()
+    _no_exception(at)
+    assert at.session_state.user == "Ada Lovelace"
+    assert at.query_params["user"] in ("Ada Lovelace", ["Ada Lovelace"])
+    at.switch_page("pages/compare.py").run()
+    assert at.session_state.user == "Ada Lovelace"  # survives moving between pages
+    assert at.query_params["user"] in ("Ada Lovelace", ["Ada Lovelace"])
+
+
+def test_switch_person_forgets_the_name(app):
+    at = app()
+    at.query_params["user"] = "Ada"
+    at.run()
+    assert any("Working as **Ada**" in md.value for md in at.sidebar.markdown)
+    at.sidebar.button(key="who_switch").click().run()
+    _no_exception(at)
+    assert at.session_state.user is None and "user" not in at.query_params
+
+
+def test_a_bad_name_is_refused_with_a_message(app):
+    at = app().run()
+    at.sidebar.text_input(key="who_new").input("<script>").run()
+    assert at.session_state.user is None
+    assert "letters, digits" in at.session_state.who_error
+
+
+def test_the_name_in_the_url_is_used(app):
+    at = app()
+    at.query_params["user"] = "bob"
+    at.run()
+    assert at.session_state.user == "bob"
+
+
+def test_existing_teammates_can_be_picked(app, filled_db):
+    at = app(filled_db).run()
+    picker = at.sidebar.selectbox(key="who_pick")
+    assert picker.options == ["ada", "bob"]
+    picker.select("bob").run()
+    assert at.session_state.user == "bob"
+
+
+# -- upload & profile, advise ------------------------------------------------------------------
+
+
+def test_loading_the_sample_through_the_page_profiles_it(app):
+    at = app().run()
+    at.checkbox(key="upload_with_models").uncheck()
+    at.button(key="upload_load_sample").click().run()
+    _no_exception(at)
+    dataset = at.session_state.dataset
+    assert dataset.name == "rotten_tomatoes" and len(dataset) == 2000
+    assert at.session_state.measured is not None
+    assert [m.value for m in at.metric][:2] == ["2,000", "2"]
+    titles = [spec.get("title") for spec in _charts(at)]
+    assert "Class balance" in titles
+    assert at.dataframe[0].value["label"].isin(["positive", "negative"]).all()
+
+
+@pytest.fixture(scope="module")
+def measured(reviews):
+    from tladvisor.profile import measure_profile
+
+    return measure_profile(reviews, probe=False, unusualness=False)
+
+
+def _with_data(at: AppTest, dataset, profile) -> AppTest:
+    at.session_state["dataset"] = dataset
+    at.session_state["measured"] = profile
+    return at
+
+
+def test_the_profile_shows_unusualness_with_its_meaning_and_signals(app, reviews, measured):
+    from tladvisor.unusualness import Unusualness
+
+    signals = {"fragmentation": 2.9, "embedding_distance": 0.8}
+    scaled = {"fragmentation": 0.62, "embedding_distance": 0.87}
+    unusual = Unusualness(0.745, signals, "Domain unusualness 0.75 (high): ...", 160, scaled)
+    at = _with_data(app(), reviews, dataclasses.replace(measured, unusualness=unusual)).run()
+    _no_exception(at)
+    assert any("Domain unusualness: 0.74 (high)" in md.value for md in at.markdown)
+    assert at.get("progress")[0].proto.value == 74
+    assert "pretrained models learnt from (ordinary English)" in " ".join(
+        c.value for c in at.caption
+    )
+    signals_table = at.dataframe[1].value  # after the preview
+    assert list(signals_table["scaled 0-1"]) == [0.62, 0.87]
+
+
+def test_advise_needs_a_data_set(app):
+    at = app().run()
+    at.switch_page("pages/advise.py").run()
+    _no_exception(at)
+    assert "Upload & profile" in at.info[0].value
+
+
+def test_advise_answers_change_the_recommendation(app, reviews, measured):
+    at = _with_data(app(), reviews, measured)
+    at.session_state["user"] = "ada"
+    at.run()
+    at.switch_page("pages/advise.py").run()
+    _no_exception(at)
+    first = at.session_state.recommended
+    assert at.success[0].value.startswith("### Recommended:")
+    assert any(spec.get("title") == "Ranked alternatives" for spec in _charts(at))
+    # 160 texts, nothing measured with a model: prompting, until output format is critical
+    # (seed 003: "Yes -> Fine-tune") or inference latency matters.
+    at.radio(key="advise_format_critical").set_value("Yes").run()
+    _no_exception(at)
+    after_format = at.session_state.recommended
+    assert after_format != first, f"format_critical=Yes left the advice at {first}"
+    assert at.success[0].value.endswith(LABELS[Strategy(after_format)])
+    at.radio(key="advise_format_critical").set_value("Don't know").run()
+    assert at.session_state.recommended == first
+    at.checkbox(key="advise_latency_sensitive").check().run()
+    assert at.session_state.recommended != first
+    at.button(key="advise_run").click().run()
+    _no_exception(at)
+    assert at.selectbox(key="run_pick").value == at.session_state.recommended
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def test_run_page_guards_and_lists_only_strategies_for_the_modality(app, reviews, measured):
+    at = app().run()
+    at.switch_page("pages/run.py").run()
+    assert "Upload & profile" in at.info[0].value
+    at = _with_data(app(), reviews, measured).run()
+    at.switch_page("pages/run.py").run()
+    assert "who you are" in at.info[0].value
+    at.session_state["user"] = "ada"
+    at.run()
+    _no_exception(at)
+    text_strategies = [LABELS[s] for s in Strategy if get(s).supports("text")]
+    shown = [
+        option.removesuffix("  (recommended)") for option in at.selectbox(key="run_pick").options
+    ]
+    assert shown == text_strategies
+    at.selectbox(key="run_pick").select("feature_extraction").run()
+    assert at.number_input(key="run_cfg_feature_extraction_max_train").value is None
+    assert at.number_input(key="run_cfg_feature_extraction_seed").value == 0
+    assert at.selectbox(key="run_model_feature_extraction").value == "minilm"
+
+
+def test_run_page_refuses_bad_settings_without_writing(app, tmp_path, reviews, measured):
+    at = _with_data(app(), reviews, measured)
+    at.session_state["user"] = "ada"
+    at.run()
+    at.switch_page("pages/run.py").run()
+    at.selectbox(key="run_pick").select("feature_extraction").run()
+    at.number_input(key="run_cfg_feature_extraction_max_train").set_value(1).run()
+    at.button(key="run_submit").click().run()
+    _no_exception(at)
+    assert "max_train" in at.error[0].value
+    with Store(tmp_path / "empty.duckdb") as store:
+        assert store.list_runs().empty
+
+
+# -- compare and detail ------------------------------------------------------------------------
+
+
+def test_compare_page_charts_real_runs_and_filters_by_person(app, filled_db):
+    at = app(filled_db).run()
+    at.switch_page("pages/compare.py").run()
+    _no_exception(at)
+    specs = _charts(at)
+    assert len(specs) >= 4
+    text = json.dumps(specs)
+    for needle in ("by strategy", "Pareto", "LogME", "Data efficiency", "Confusion matrix"):
+        assert needle in text, needle
+    table = at.dataframe[0].value
+    assert set(table["user_name"]) == {"ada", "bob"} and set(table["status"]) == {"done"}
+    at.multiselect(key="compare_user").select("bob").run()
+    assert set(at.dataframe[0].value["user_name"]) == {"bob"}
+    at.checkbox(key="compare_done").uncheck().run()
+    assert set(at.dataframe[0].value["status"]) == {"done", "failed"}
+    assert {b.key for b in at.get("download_button")} == {"compare_csv", "compare_parquet"}
+
+
+def test_csv_export_neutralises_formula_cells():
+    runs = pd.DataFrame(
+        {"id": ["a"], "user_name": ["=HYPERLINK(1)"], "model": ["@x"], "accuracy": [-0.5],
+         "config": [{"seed": 0}]}
+    )  # fmt: skip
+    text = ui_state.csv_bytes(runs).decode()
+    assert "'=HYPERLINK(1)" in text and "'@x" in text
+    assert ",-0.5," in text  # numbers stay numbers
+    assert '""seed"": 0' in text  # dict columns exported as JSON
+
+
+def test_detail_page_follows_the_url_and_only_the_owner_can_delete(app, filled_db, tmp_path):
+    with Store(filled_db) as store:
+        runs = store.list_runs(user="ada")
+    run_id = runs["id"].iloc[0]
+    at = app(filled_db)
+    at.query_params["run"] = run_id
+    at.query_params["user"] = "bob"
+    at.run()
+    at.switch_page("pages/detail.py").run()
+    _no_exception(at)
+    assert at.selectbox(key="detail_pick").value == run_id
+    delete = at.button(key="detail_delete")
+    assert delete.disabled and "Only ada can delete" in at.caption[-1].value
+    assert any("Confusion matrix" in json.dumps(spec) for spec in _charts(at))
+
+    copy = tmp_path / "copy.duckdb"  # delete in a copy, so the shared store keeps its runs
+    copy.write_bytes(filled_db.read_bytes())
+    at = app(copy)
+    at.query_params["run"] = run_id
+    at.query_params["user"] = "ada"
+    at.run()
+    at.switch_page("pages/detail.py").run()
+    assert not at.button(key="detail_delete").disabled
+    at.button(key="detail_delete").click().run()
+    _no_exception(at)
+    with Store(copy) as store:
+        assert store.get_run(run_id) is None
+        assert len(store.list_runs()) == 2
+
+
+def test_detail_page_shows_a_failed_run_in_plain_words(app, filled_db):
+    with Store(filled_db) as store:
+        failed = store.list_runs(status="failed")["id"].iloc[0]
+    at = app(filled_db)
+    at.query_params["run"] = failed
+    at.run()
+    at.switch_page("pages/detail.py").run()
+    _no_exception(at)
+    assert "local folder" in at.error[0].value
+    assert os.environ["TLADVISOR_DB"] == str(filled_db)
