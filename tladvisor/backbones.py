@@ -128,11 +128,11 @@ class TextEncoder:
             p.requires_grad_(True)
         return module
 
-    def random_module(self) -> torch.nn.Module:
+    def random_module(self, seed: int = 0) -> torch.nn.Module:
         """The same architecture, randomly initialised: the no-transfer baseline."""
         from transformers import AutoModel
 
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         return AutoModel.from_config(self.model.config).to(self.device)
 
     @staticmethod
@@ -238,10 +238,10 @@ class ImageNetClassifier:
             p.requires_grad_(True)
         return module
 
-    def random_module(self) -> EfficientNetBody:
+    def random_module(self, seed: int = 0) -> EfficientNetBody:
         from efficientnet_lite_pytorch import EfficientNet
 
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         return EfficientNetBody(EfficientNet.from_name("efficientnet-lite0")).to(self.device)
 
     @staticmethod

@@ -142,10 +142,13 @@ def transferability_scores(task: TaskData, model_name: str, device: str) -> dict
     """LogME, H-score, kNN (and LEEP/NCE with an ImageNet head) on the training split's embeddings."""
     from tladvisor import catalog, embeddings, transferability
 
-    spec = catalog.get_spec(model_name)
-    if spec.kind == catalog.INSTRUCTION_LM:
-        # The prompting path has no embedding of its own: score the default encoder instead,
-        # so every run of a data set carries comparable numbers.
+    # Paths without an embedding of their own (the prompting LM, the TF-IDF/pixel baselines) are
+    # scored with the modality's default encoder, so every run of a data set carries comparable numbers.
+    if model_name not in catalog.CATALOG and not model_name.startswith(
+        ("hf:", "clip:", "open_clip:")
+    ):
+        model_name = catalog.default_model(task.modality)
+    if catalog.get_spec(model_name).kind == catalog.INSTRUCTION_LM:
         model_name = catalog.default_model(task.modality)
     feats = embeddings.encode(task.dataset, model_name, device=device)
     train = task.split.train

@@ -137,7 +137,7 @@ def _run_same(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outcome
     name, wrapper = load_wrapper(config, data, ctx)
     prepared = prepare(wrapper, data, config)
     model = build_classifier(
-        wrapper, len(data.classes), config.seed, backbone=wrapper.random_module()
+        wrapper, len(data.classes), config.seed, backbone=wrapper.random_module(config.seed)
     )
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr": config.lr}]
     # BatchNorm must learn its statistics here: a random network's init stats mean nothing.
