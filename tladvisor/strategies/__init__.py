@@ -41,7 +41,9 @@ _MODULES = {
 }
 
 
-def register(strategy: Strategy, config_cls: type, run: Callable, modalities: tuple[str, ...]) -> None:
+def register(
+    strategy: Strategy, config_cls: type, run: Callable, modalities: tuple[str, ...]
+) -> None:
     """Called once by each strategy module at import; a second registration is a bug."""
     if strategy in _REGISTRY:
         raise ValueError(f"strategy {strategy.value!r} is already registered")

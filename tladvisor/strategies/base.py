@@ -29,7 +29,9 @@ class StrategyConfig:
         default=None, metadata={"help": "catalogue name; None picks the default for the modality"}
     )
     seed: int = field(default=0, metadata={"help": "seed for the split, init and batching"})
-    epochs: int = field(default=3, metadata={"help": "training epochs (ignored by training-free paths)"})
+    epochs: int = field(
+        default=3, metadata={"help": "training epochs (ignored by training-free paths)"}
+    )
     batch_size: int = field(default=32, metadata={"help": "examples per step; halved on CUDA OOM"})
     lr: float = field(default=1e-3, metadata={"help": "learning rate of the head / adapters"})
     max_train: int | None = field(
@@ -99,4 +101,5 @@ class Outcome:
     extra_metrics: dict[str, float] = field(default_factory=dict)  # e.g. val accuracy, calibration
     forgetting: dict[str, float] = field(default_factory=dict)  # filled by weight-changing paths
     artifact_path: str | None = None  # saved head / adapter
-    notes: list[str] = field(default_factory=list)  # said to the user (e.g. "truncated to 256 tokens")
+    # Said to the user, e.g. "truncated to 256 tokens".
+    notes: list[str] = field(default_factory=list)
