@@ -2,16 +2,19 @@
 
 Start it with ``make run`` (or ``tladvisor serve``); every teammate opens the same address. The
 pages only draw and call ``tladvisor``; the store and the job queue live in ``tladvisor.ui_state``.
+With access control configured (``tladvisor.auth``, docs/deploy.md) nothing below the gate runs
+until the session has signed in, and the signed-in identity replaces the who-am-I picker.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from tladvisor import ui_state
+from tladvisor import auth, ui_state
 
 st.set_page_config(page_title="tladvisor", page_icon=":material/school:", layout="wide")
 ui_state.init_state()
+identity = auth.require_access()  # None: no access control; else stops here until signed in
 
 PAGES = [
     st.Page(
@@ -73,7 +76,10 @@ def who_am_i() -> None:
 
 page = st.navigation(PAGES)
 with st.sidebar:
-    who_am_i()
+    if identity is None:
+        who_am_i()
+    else:
+        auth.draw_signed_in(identity)
     dataset = st.session_state.dataset
     if dataset is not None:
         st.caption(f"Data set: **{dataset.name}** ({dataset.modality}, {len(dataset):,} examples)")

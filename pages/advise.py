@@ -11,6 +11,8 @@ import streamlit as st
 from tladvisor import charts, decision, ui_state
 from tladvisor.strategies import LABELS, Strategy
 
+ui_state.page_setup()
+
 UNKNOWN = "Don't know"
 TRI_STATE = {UNKNOWN: None, "Yes": True, "No": False}
 

@@ -10,6 +10,8 @@ import streamlit as st
 
 from tladvisor import charts, ui_state
 
+ui_state.page_setup()
+
 TABLE_COLUMNS = [
     "id", "user_name", "dataset_name", "strategy", "model", "status", "accuracy", "macro_f1",
     "seconds", "peak_mem_mb", "trainable_params", "train_per_class", "created_at",

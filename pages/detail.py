@@ -13,6 +13,8 @@ import streamlit as st
 
 from tladvisor import charts, ui_state
 
+ui_state.page_setup()
+
 st.title("Run detail")
 path = ui_state.db_path()
 runs = ui_state.list_runs(path)

@@ -13,6 +13,8 @@ import streamlit as st
 from tladvisor import catalog, charts, ui_state
 from tladvisor.strategies import LABELS, Strategy, get
 
+ui_state.page_setup()
+
 CUSTOM = "custom"
 
 st.title("Run a strategy")

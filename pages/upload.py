@@ -13,6 +13,8 @@ import streamlit as st
 from tladvisor import charts, data, ui_state
 from tladvisor.unusualness import SIGNAL_LABELS
 
+ui_state.page_setup()
+
 SOURCES = {
     "sample": "A bundled sample",
     "text": "Text CSV",

@@ -725,3 +725,16 @@ def test_build_samples_reproduces_the_committed_files(tmp_path: Path) -> None:
     written = module.build(tmp_path)
     for name, path in written.items():
         assert path.read_bytes() == (REPO / "data" / "samples" / name).read_bytes(), name
+
+
+def test_read_columns_matches_what_the_loader_parses(tmp_path: Path) -> None:
+    # BOM + semicolons + a trailing delimiter: the picker must offer the loader's names, not raw text.
+    raw = "\ufeff Review ;Sentiment;\n" + "\n".join(f"{t};{lab};" for t, lab in reviews())
+    path = write(tmp_path, "semi.csv", raw)
+    upload = io.BytesIO(path.read_bytes())
+    upload.name = "semi.csv"  # like Streamlit's UploadedFile
+    assert data.read_columns(path) == data.read_columns(upload) == ["Review", "Sentiment"]
+    ds = load_text_csv(path, text_col="Review", label_col="Sentiment")
+    assert ds.items == POS + NEG
+    with pytest.raises(DataError, match="one column"):
+        data.read_columns(b"text\nonly one column\n")

@@ -351,6 +351,15 @@ def _read_table(source: Source, what: str, notes: list[str]) -> pd.DataFrame:
     return df
 
 
+def read_columns(source: Source) -> list[str]:
+    """The column names of a CSV exactly as the loaders will see them (same size cap, decoding,
+    delimiter sniffing and header clean-up), so a column picker offers only names that load.
+
+    Raises ``DataError`` for a file the loaders would refuse (empty, binary, one column, no rows).
+    """
+    return [str(c) for c in _read_table(source, _source_name(source), []).columns]
+
+
 def _pick_column(df: pd.DataFrame, wanted: str | None, role: str, what: str) -> str | None:
     """The column named ``wanted`` (exact, then case-insensitive), or None when not given."""
     if wanted is None:

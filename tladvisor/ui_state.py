@@ -51,6 +51,18 @@ def init_state() -> None:
             st.session_state[key] = value.copy() if isinstance(value, dict | list) else value
 
 
+def page_setup() -> None:
+    """The first call of every page: session defaults and the access gate.
+
+    app.py does both before routing, but on a fresh server Streamlit can run a deep-linked page
+    file directly (its legacy pages/ mode) without app.py, so each page repeats the gate itself.
+    """
+    from tladvisor import auth
+
+    init_state()
+    auth.require_access()
+
+
 # ---------------------------------------------------------------- who am I
 
 
@@ -190,7 +202,7 @@ def csv_columns(upload: Any) -> list[str]:
     """The column names of an uploaded CSV, parsed as ``tladvisor.data`` will parse it."""
     from tladvisor import data
 
-    return list(data._read_table(upload, data._source_name(upload), []).columns)
+    return data.read_columns(upload)
 
 
 def guess_column(columns: list[str], names: tuple[str, ...], exclude: str | None = None) -> int:
