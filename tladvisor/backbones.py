@@ -254,6 +254,38 @@ class ImageNetClassifier:
 # ---------------------------------------------------------------- instruction LM
 
 
+def _model_cache_dir() -> Path:
+    from tladvisor.embeddings import cache_dir
+
+    return cache_dir().parent / "models"
+
+
+def _save_atomically(target: Path, model: torch.nn.Module, tokenizer: Any) -> None:
+    """Write to a temporary folder, then rename: a killed process never leaves half a model."""
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".partial-"))
+        from safetensors.torch import save_model
+
+        # transformers refuses save_pretrained on a GGUF-loaded model; the dequantised weights
+        # and a config without the GGUF markers are all a later from_config + load needs.
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(config))
+        save_model(model, str(tmp / "model.safetensors"))
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except (OSError, ValueError):  # read-only/full disk: the cache is an optimisation, not a need
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 @dataclass
 class CausalLM:
     name: str
@@ -263,15 +295,31 @@ class CausalLM:
 
     @classmethod
     def from_gguf(cls, name: str, folder: Path, gguf_file: str, device: str) -> CausalLM:
+        """Load a GGUF file, dequantised to fp32 by transformers.
+
+        Dequantising takes ~20 s, so the result is kept as safetensors under the cache folder
+        (``TLADVISOR_CACHE`` or ``data/cache``) and later loads take about a second.
+        """
         import logging
 
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         logging.getLogger("transformers").setLevel(logging.ERROR)
+        cached = _model_cache_dir() / f"{name}-{Path(gguf_file).stem}"
+        if (cached / "config.json").exists() and (cached / "model.safetensors").exists():
+            from safetensors.torch import load_model
+            from transformers import AutoConfig
+
+            tokenizer = AutoTokenizer.from_pretrained(str(cached), local_files_only=True)
+            config = AutoConfig.from_pretrained(str(cached), local_files_only=True)
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+            load_model(model, str(cached / "model.safetensors"))
+            return cls(name, tokenizer, _frozen(model).to(device), device)
         tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(
             str(folder), gguf_file=gguf_file, dtype=torch.float32
         )
+        _save_atomically(cached, model, tokenizer)
         return cls(name, tokenizer, _frozen(model).to(device), device)
 
     def chat_prompt(self, user_message: str) -> str:
