@@ -1,0 +1,273 @@
+"""What the benchmark scripts share: paths, arguments, the machine, runs, budgets, data variants.
+
+Every script in ``bench/`` writes its raw results as JSON under ``bench/out/`` (gitignored) and
+records its runs in the shared DuckDB file ``bench/out/bench.duckdb``, so the dashboard shows them
+(``TLADVISOR_DB=bench/out/bench.duckdb make run``). ``bench/report.py`` turns the JSON into
+``BENCHMARKS.md``; no number in that file is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+# Offline before anything imports transformers: the packaged models are all on disk.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+OUT_DIR = ROOT / "bench" / "out"
+DB_PATH = OUT_DIR / "bench.duckdb"
+CHART_DIR = ROOT / "docs" / "bench"
+BENCH_USER = "bench"
+
+# Labelled examples per class of issue #7; None is "all" (the whole training split).
+ALL_BUDGETS: tuple[int | None, ...] = (1, 2, 4, 8, 16, 64, 256, None)
+
+
+def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None):
+    """The arguments every script takes: ``--quick`` (tiny, for the smoke test), ``--db``, ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a tiny run (seconds) for smoke tests")
+    parser.add_argument("--db", type=Path, default=DB_PATH, help="DuckDB file the runs go to")
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help="folder for the JSON results")
+    if extra:
+        extra(parser)
+    return parser.parse_args()
+
+
+def budget_label(per_class: int | None) -> str:
+    return "all" if per_class is None else str(per_class)
+
+
+def max_train_for(per_class: int | None, n_classes: int) -> int | None:
+    """``max_train`` that keeps ``per_class`` examples a class (the cap is stratified)."""
+    return None if per_class is None else max(2, per_class * n_classes)
+
+
+def write_json(out: Path, name: str, data: Any) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=_jsonable), encoding="utf-8")
+    return path
+
+
+def read_json(out: Path, name: str) -> Any | None:
+    path = out / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def read_efficiency(out: Path) -> dict | None:
+    """The results of bench/data_efficiency.py, merged over its files (``data_efficiency.json``
+    and the ``-bundled`` / ``-unusual`` halves when they ran side by side)."""
+    merged: dict[str, Any] | None = None
+    seen: set[tuple] = set()
+    for path in sorted(out.glob("data_efficiency*.json")):
+        part = json.loads(path.read_text(encoding="utf-8"))
+        if merged is None:
+            merged = {"quick": part.get("quick"), "rows": [], "datasets": []}
+        names = {d["name"] for d in merged["datasets"]}
+        merged["datasets"] += [d for d in part.get("datasets", []) if d["name"] not in names]
+        for row in part.get("rows", []):
+            key = (row["dataset"], row["strategy"], row["per_class"], row["seed"])
+            if key not in seen:
+                seen.add(key)
+                merged["rows"].append(row)
+    return merged
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on (issue #7: the machine and the date)."""
+    import torch
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        free = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        free = ""
+    mem = next((line.split()[1] for line in free.splitlines() if line.startswith("Mem:")), "?")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "memory": mem,
+        "cpu": cpu,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "cuda": torch.cuda.is_available(),
+        "load_average": [round(x, 2) for x in load],
+    }
+
+
+def open_store(path: Path):
+    from tladvisor.store import Store
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Store(path)
+
+
+def run_one(
+    store: Any,
+    dataset: Any,
+    strategy: str,
+    overrides: dict[str, Any],
+    *,
+    with_transferability: bool = False,
+) -> dict[str, Any]:
+    """One ``runner.execute`` call, flattened to a JSON row (failures are rows too)."""
+    from tladvisor import runner
+
+    started = time.perf_counter()
+    report = runner.execute(
+        store,
+        dataset,
+        strategy,
+        overrides,
+        user=BENCH_USER,
+        device="cpu",
+        with_transferability=with_transferability,
+    )
+    return {
+        "run_id": report.run_id,
+        "dataset": dataset.name,
+        "strategy": strategy,
+        "status": report.status,
+        "error": report.error,
+        "model": report.model,
+        "accuracy": report.metrics.get("accuracy"),
+        "macro_f1": report.metrics.get("macro_f1"),
+        "seconds": report.cost.get("seconds"),
+        "wall_seconds": time.perf_counter() - started,
+        "peak_mem_mb": report.cost.get("peak_mem_mb"),
+        "trainable_params": report.cost.get("trainable_params"),
+        "transferability": report.transferability,
+        "config": {k: v for k, v in overrides.items() if not isinstance(v, dict)},
+    }
+
+
+def timed(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
+    """Median wall time of ``repeats`` calls (these machines are shared: one call is noise)."""
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float, int]:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return float("nan"), float("nan"), 0
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0), len(vals)
+
+
+# ── Data sets, including ones that are unusual for the pretrained models ──────────────────────────
+def _derived(name: str, modality: str, items: list[Any], labels: list[str], source: str):
+    from tladvisor.data import Dataset, fingerprint_of
+
+    return Dataset(name, modality, items, labels, fingerprint_of(modality, items, labels), source)
+
+
+def subsample(dataset: Any, per_class: int, seed: int = 0) -> Any:
+    """The first ``per_class`` items of each class after a seeded shuffle (a smaller copy)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = dataset.label_ids()
+    keep = np.sort(
+        np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in np.unique(y)])
+    )
+    items = [dataset.items[i] for i in keep]
+    labels = [dataset.labels[i] for i in keep]
+    return _derived(
+        f"{dataset.name}_{per_class}pc", dataset.modality, items, labels, dataset.source
+    )
+
+
+def rot13_text(dataset: Any) -> Any:
+    """Every text ROT13-encoded: same labels and information, a vocabulary no English model knows."""
+    items = [codecs.encode(t, "rot13") for t in dataset.items]
+    return _derived("rotten_tomatoes_rot13", "text", items, list(dataset.labels), "bench:rot13")
+
+
+def permuted_pixels(dataset: Any, seed: int = 0) -> Any:
+    """Images with one fixed random pixel permutation (permuted MNIST, Goodfellow et al. 2013):
+    the same information for a pixel model, no shapes for an ImageNet CNN."""
+    import numpy as np
+    from PIL import Image
+
+    first = np.asarray(dataset.items[0].convert("L"))
+    perm = np.random.default_rng(seed).permutation(first.size)
+    items = []
+    for im in dataset.items:
+        arr = np.asarray(im.convert("L"))
+        flat = arr.reshape(-1)[perm].reshape(arr.shape)
+        items.append(Image.fromarray(flat).convert("RGB"))
+    return _derived(
+        f"{dataset.name}_permuted", "image", items, list(dataset.labels), "bench:permuted"
+    )
+
+
+def load_datasets(quick: bool, unusual: bool = True) -> list[Any]:
+    """The bundled samples, then the unusual variants (smaller: they are for the advisor's regret).
+
+    ``quick`` shrinks everything to a few examples a class so a smoke test takes seconds.
+    """
+    from tladvisor.data import load_sample
+
+    rt, mnist = load_sample("rotten_tomatoes"), load_sample("mnist_digits")
+    if quick:
+        rt, mnist = subsample(rt, 30), subsample(mnist, 12)
+    sets = [rt, mnist]
+    if unusual:
+        small = subsample(mnist, 12 if quick else 50)
+        sets += [rot13_text(rt), permuted_pixels(small)]
+    return sets
+
+
+def per_class_all(dataset: Any, seed: int = 0) -> int:
+    """Smallest class count of the training split: what "all" means in examples per class."""
+    import numpy as np
+
+    from tladvisor.data import split_dataset
+
+    split = split_dataset(dataset, seed=seed)
+    return int(np.bincount(dataset.label_ids()[split.train]).min())
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)

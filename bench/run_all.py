@@ -1,0 +1,41 @@
+"""Run every benchmark in sequence, then the evidence, charts and BENCHMARKS.md (``make bench``).
+
+python bench/run_all.py            # ~40 min on 2 shared CPU cores; resumes part 1 if cut off
+python bench/run_all.py --quick    # tiny versions of everything (results stay in --out)
+"""
+
+from __future__ import annotations
+
+import time
+
+import common  # noqa: F401  (sets offline mode and sys.path first)
+import cost
+import data_efficiency
+import evidence
+import plots
+import regret
+import report
+import transferability
+from common import CHART_DIR, log, parse_args
+
+
+def main(quick: bool, db, out) -> None:
+    steps = [
+        ("data efficiency", lambda: data_efficiency.run(quick, db, out)),
+        ("transferability", lambda: transferability.run(quick, db, out)),
+        ("cost", lambda: cost.run(quick, db, out)),
+        ("evidence", lambda: evidence.run(quick, out)),
+        ("regret", lambda: regret.run(quick, db, out)),
+        ("charts", lambda: plots.run(quick, out, out / "charts" if quick else CHART_DIR)),
+        ("report", lambda: report.run(quick, out)),
+    ]
+    for name, step in steps:
+        t0 = time.perf_counter()
+        log(f"== {name}")
+        step()
+        log(f"== {name} done in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    args = parse_args(__doc__.splitlines()[0])
+    main(args.quick, args.db, args.out)

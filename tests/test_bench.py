@@ -1,0 +1,61 @@
+"""Smoke test of the benchmark scripts: each core function on a tiny budget (``bench/ --quick``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+
+pytestmark = pytest.mark.slow
+
+
+def _run(script: str, tmp_path: Path, *extra: str) -> None:
+    cmd = [
+        sys.executable,
+        str(BENCH / script),
+        "--quick",
+        "--db",
+        str(tmp_path / "b.duckdb"),
+        "--out",
+        str(tmp_path),
+        *extra,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=BENCH, timeout=1500)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_reference_logme_agrees_with_the_project():
+    sys.path.insert(0, str(BENCH))
+    import numpy as np
+    from cost import reference_logme
+
+    from tladvisor.transferability import logme
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    f = (np.eye(3)[y] @ rng.normal(size=(3, 16)) + rng.normal(size=(300, 16))).astype(np.float32)
+    assert abs(reference_logme(f, y) - logme(f, y)) < 0.05
+
+
+def test_every_script_runs_quick_and_the_report_is_written(tmp_path):
+    _run("data_efficiency.py", tmp_path, "--only", "feature_extraction", "scratch", "zero_shot")
+    rows = json.loads((tmp_path / "data_efficiency.json").read_text())["rows"]
+    assert rows and all(r["status"] == "done" for r in rows)
+    _run("evidence.py", tmp_path)
+    _run("regret.py", tmp_path)
+    regret = json.loads((tmp_path / "regret.json").read_text())
+    assert regret["summary"]
+    _run("transferability.py", tmp_path)
+    _run("cost.py", tmp_path)
+    cost = json.loads((tmp_path / "cost.json").read_text())
+    assert cost["logme"]["abs_difference"] < 0.05
+    _run("plots.py", tmp_path)
+    _run("report.py", tmp_path)
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "## 1. Data efficiency" in text and "## 4. Cost" in text
