@@ -442,7 +442,8 @@ def test_decompression_bomb_images_are_skipped(monkeypatch: pytest.MonkeyPatch) 
 def test_pillow_decompression_bomb_warning_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     # Our header check off; Pillow's own check (warning between 1x and 2x the cap) must still skip.
     monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 1000)
-    monkeypatch.setattr(data, "_decode_image", _decode_with_pillow_check_first)
+    # Patched where _decode_all looks it up: the image loaders live in tladvisor.data.images.
+    monkeypatch.setattr(data.images, "_decode_image", _decode_with_pillow_check_first)
     ds = load_image_zip(make_zip(digits_zip() | {"a/big.png": png("L", (40, 40))}))
     assert len(ds) == 6 and any("decompression-bomb" in n for n in ds.notes)
 

@@ -153,7 +153,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--server.headless",
         "true",
     ]
-    if os.environ.get("TLADVISOR_MAX_UPLOAD_MB"):  # keep Streamlit's cap equal to data.py's
+    if os.environ.get("TLADVISOR_MAX_UPLOAD_MB"):  # keep Streamlit's cap equal to the data loader's
         cmd += ["--server.maxUploadSize", os.environ["TLADVISOR_MAX_UPLOAD_MB"]]
     print(f"tladvisor dashboard on http://{args.host}:{args.port}", file=sys.stderr)
     return subprocess.call(cmd, env=env)
