@@ -20,6 +20,7 @@ from PIL import Image
 
 from tladvisor import unusualness as u
 from tladvisor.data import Dataset, fingerprint_of, load_sample
+from tladvisor.decision import recommend
 from tladvisor.profile import (
     USER_FIELDS,
     detect_gpu_memory_gb,
@@ -200,12 +201,38 @@ def mnist_profile():
     return measure_profile(subset(load_sample("mnist_digits"), per_class=20, skip=100))
 
 
+def test_probe_shots_spread_a_fixed_budget_over_the_classes() -> None:
+    from tladvisor.profile import probe_shots
+
+    assert [probe_shots(n) for n in (2, 4, 10, 100)] == [64, 32, 12, 8]
+
+
+def test_the_no_transfer_baseline_beats_pretrained_features_on_permuted_pixels() -> None:
+    """Negative transfer, measured: scrambling every digit's pixels with one fixed permutation
+    keeps the task learnable from raw pixels but destroys what ImageNet features see."""
+    digits = subset(load_sample("mnist_digits"), per_class=30, skip=200)
+    perm = np.random.default_rng(0).permutation(28 * 28)
+    items = [
+        Image.fromarray(np.asarray(img.convert("L")).ravel()[perm].reshape(28, 28)).convert("RGB")
+        for img in digits.items
+    ]
+    scrambled = Dataset("permuted", "image", items, digits.labels,
+                        fingerprint_of("image", items, digits.labels))  # fmt: skip
+    prof = measure_profile(scrambled, unusualness=False)
+    assert prof.probe.baseline_accuracy > prof.probe.best + 0.05
+    rec = recommend(prof.to_task_profile())
+    assert rec.strategy.value == "scratch"
+    assert "profile.baseline_beats_probe" in [r.rule for r in rec.reasons]
+
+
 def test_measuring_2000_text_rows_completes(rotten_profile) -> None:
     prof = rotten_profile
     assert prof.n_rows == 2000 and prof.class_counts == {"negative": 1000, "positive": 1000}
     assert prof.unusualness is not None and not prof.unusualness.missing
     assert set(prof.unusualness.signals) == set(u.TEXT_SIGNALS)
-    assert prof.probe is not None and prof.probe.shots_per_class == 8 and prof.seconds > 0
+    assert prof.probe is not None and prof.seconds > 0
+    assert prof.probe.shots_per_class == 64  # 2 classes share PROBE_TRAIN_ROWS = 128
+    assert 0 <= prof.probe.baseline_accuracy <= 1
     json.dumps(prof.to_dict())
 
 
@@ -235,7 +262,7 @@ def test_natural_photos_score_below_digits_and_textures(mnist_profile) -> None:
 
 def test_probe_beats_chance_on_mnist(mnist_profile) -> None:
     probe = mnist_profile.probe
-    assert probe is not None and probe.n_train == 80 and probe.n_eval == 120
+    assert probe is not None and probe.n_train == 120 and probe.n_eval == 80  # 12 a class of 20
     assert probe.knn_accuracy > 0.3, probe  # chance is 0.1
     assert probe.linear_accuracy > 0.3, probe
 

@@ -59,6 +59,7 @@ SOURCES: dict[str, str] = {
     "conse.one_shot": "Norouzi et al. 2014 (ConSE): zero-shot classification by convex combination of semantic embeddings needs no labelled example",
     "lpft.good_features_large_shift": "Kumar et al. 2022 (LP-FT, ICLR): with good features and large shift, fine-tuning is +2% ID but -7% OOD vs a linear probe; linear probe then fine-tune gains +1% ID and +10% OOD",
     "seed002.negative_transfer": _seed("002", "Practice questions", "use pretrained models only as initialisation, aggressive fine-tuning, or train from scratch if domains are truly incompatible"),
+    "profile.baseline_beats_probe": _seed("002", "Practice questions", "Negative transfer: pretraining on source domain hurts performance on target domain compared to training from scratch", "; compared on your data by the profiler: pretrained-feature probe vs a no-transfer TF-IDF/pixel baseline on the same few shots (BENCHMARKS.md, part 2)"),
     "seed000.scratch_at_scale": _seed("000", "Data Efficiency of Transfer", "Training from scratch: need 1.28M images for competitive accuracy", " (1,000 classes: about 1,280 per class)"),
     "profile.probe_high": _seed("000", _LP_VS_FT, "Best for: evaluating representation quality, limited data, preventing catastrophic forgetting", _PROFILED),
     "profile.probe_weak": _seed("004", "The Four Fine-Tuning Regimes", "if the pre-trained representations aren’t well-suited to your task, the head can’t compensate", _PROFILED),

@@ -3,7 +3,7 @@
 ``measure_profile(dataset)`` counts rows and classes, class balance, text lengths against the
 encoder's context, exact duplicates and identical items with conflicting labels, the domain's
 unusualness to the pretrained models (``tladvisor.unusualness``) and, optionally, a cheap few-shot
-probe: kNN and logistic regression on frozen features of up to ``PROBE_SHOTS`` examples a class,
+probe: kNN and logistic regression on frozen features of ``probe_shots(n_classes)`` examples a class,
 scored on up to ``PROBE_EVAL_CAP`` held-out rows. ``MeasuredProfile.to_task_profile(...)`` adds the
 user's answers and gives the decision engine its ``TaskProfile``.
 """
@@ -21,7 +21,11 @@ import numpy as np
 from tladvisor.data import Dataset, fingerprint_of
 from tladvisor.unusualness import Unusualness
 
-PROBE_SHOTS = 8  # SetFit (Tunstall et al. 2022): 8 a class are already competitive
+PROBE_SHOTS = 8  # at least this many a class (SetFit, Tunstall et al. 2022: 8 are competitive)
+# ...and up to this many training rows in all: with 2 classes, 8 shots left the Rotten Tomatoes
+# probe at chance while the full probe reaches 0.73 (BENCHMARKS.md part 1), so few classes get
+# more shots (2 classes: 64 each), keeping the probe to a couple of seconds of encoding.
+PROBE_TRAIN_ROWS = 128
 PROBE_EVAL_CAP = 200  # held-out rows scored: +-3.5 points of accuracy at 1 sigma, ~2 s of encoding
 PROBE_K = 5  # kNN neighbours (fewer when there are fewer shots)
 SEED = 0
@@ -73,6 +77,7 @@ class Probe:
     knn_accuracy: float
     linear_accuracy: float
     chance: float  # accuracy of always predicting the majority class of the evaluation rows
+    baseline_accuracy: float | None = None  # no-transfer TF-IDF / pixel model on the same rows
 
     @property
     def best(self) -> float:
@@ -122,6 +127,11 @@ class MeasuredProfile:
             domain_unusualness=round(u.score, 4) if u is not None else None,
             unusualness_measured=u is not None,
             probe_accuracy=round(self.probe.best, 4) if self.probe is not None else None,
+            baseline_accuracy=(
+                round(self.probe.baseline_accuracy, 4)
+                if self.probe is not None and self.probe.baseline_accuracy is not None
+                else None
+            ),
             **answers,
         )
 
@@ -207,6 +217,11 @@ def image_sizes(images: list[Any]) -> ImageSizes:
     )
 
 
+def probe_shots(n_classes: int) -> int:
+    """Training shots a class for the probe: PROBE_TRAIN_ROWS spread over the classes, >= 8."""
+    return max(PROBE_SHOTS, PROBE_TRAIN_ROWS // max(n_classes, 1))
+
+
 def probe_rows(labels: list[str], shots: int, cap: int, seed: int = SEED) -> tuple[list, list]:
     """Row indices: up to ``shots`` a class to train on, up to ``cap`` of the rest to evaluate.
 
@@ -266,7 +281,8 @@ def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe |
     if len(counts) < 2 or min(counts.values()) < 2:
         notes.append("probe skipped: it needs two classes with at least two examples each")
         return None
-    train, evaluate = probe_rows(dataset.labels, PROBE_SHOTS, PROBE_EVAL_CAP)
+    per_class = probe_shots(len(counts))
+    train, evaluate = probe_rows(dataset.labels, per_class, PROBE_EVAL_CAP)
     model_name = catalog.default_model(dataset.modality)
     rows = train + evaluate
     items = [dataset.items[i] for i in rows]
@@ -288,11 +304,35 @@ def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe |
     index = {c: i for i, c in enumerate(dataset.classes)}
     y = np.array([index[label] for label in labels])
     n_train = len(train)
-    shots = min(min(counts.values()) - 1, PROBE_SHOTS)
+    shots = min(min(counts.values()) - 1, per_class)
     k = max(1, min(PROBE_K, shots))
     knn, linear = few_shot_accuracies(feats[:n_train], y[:n_train], feats[n_train:], y[n_train:], k)
     majority = np.bincount(y[n_train:]).max() / len(evaluate)
-    return Probe(model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority))
+    baseline = baseline_accuracy(dataset.modality, items[:n_train], y[:n_train], items[n_train:],
+                                 y[n_train:])  # fmt: skip
+    return Probe(
+        model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority), baseline
+    )
+
+
+def baseline_accuracy(
+    modality: str, train_items: list, train_y: np.ndarray, test_items: list, test_y: np.ndarray
+) -> float:
+    """Accuracy of the no-transfer baseline (TF-IDF / raw pixels + logistic regression) on the
+    probe's own rows: when it beats the pretrained features, transfer is hurting (negative
+    transfer), which the advisor only concludes from this measurement."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tladvisor.strategies.scratch import no_transfer_features
+
+    x_train, (x_test,) = no_transfer_features(modality, train_items, [test_items])
+    # Sparse TF-IDF rows are already scaled; pixels are standardised like the probe's features.
+    scaler = StandardScaler(with_mean=modality != "text")
+    model = make_pipeline(scaler, LogisticRegression(C=1.0, max_iter=2000))
+    model.fit(x_train, train_y)
+    return float(np.mean(model.predict(x_test) == test_y))
 
 
 def measure_profile(

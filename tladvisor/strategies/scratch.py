@@ -13,6 +13,7 @@ to show what the pretrained weights themselves are worth.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -73,19 +74,13 @@ def _run_linear(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outco
     train = [items[i] for i in rows]
     val, test = data.items("val"), data.items("test")
     ctx.progress(0.1, "building the no-transfer features")
+    x_train, (x_val, x_test) = no_transfer_features(data.modality, train, [val, test])
     if data.modality == "text":
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        # Fitted on the training texts only: the vocabulary must not peek at test data.
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-        x_train = vectorizer.fit_transform(train)
-        x_val, x_test = vectorizer.transform(val), vectorizer.transform(test)
         model, backend = (
             "tfidf",
             "tf-idf word 1-2 grams + logistic regression (no pretrained model)",
         )
     else:
-        x_train, x_val, x_test = (_pixels(part) for part in (train, val, test))
         model = "pixels"
         backend = (
             f"raw {PIXEL_SIDE}x{PIXEL_SIDE} grey pixels + logistic regression (no pretrained model)"
@@ -114,6 +109,17 @@ def _run_linear(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outco
         extra_metrics={"val_accuracy": probe.val_accuracy},
         notes=probe.notes,
     )
+
+
+def no_transfer_features(modality: str, train: list, others: list[list]) -> tuple[Any, list[Any]]:
+    """Features that owe nothing to pre-training: TF-IDF word 1-2 grams (text; the vocabulary is
+    fitted on ``train`` only, so it never peeks at evaluation data) or raw 28x28 grey pixels."""
+    if modality == "text":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        return vectorizer.fit_transform(train), [vectorizer.transform(o) for o in others]
+    return _pixels(train), [_pixels(o) for o in others]
 
 
 def _pixels(images: list) -> np.ndarray:
