@@ -18,7 +18,15 @@ import time
 
 import common  # noqa: F401  (sets offline mode and sys.path first)
 from analysis import MARGIN, base_name, best_at, curves, per_class_number, seconds_at
-from common import log, parse_args, read_efficiency, read_json, write_json
+from common import (
+    load_datasets,
+    log,
+    max_train_for,
+    parse_args,
+    read_efficiency,
+    read_json,
+    write_json,
+)
 
 NAME = "regret"
 MODES = ("counts", "profiled")
@@ -55,11 +63,53 @@ def probe_accuracies(data: dict) -> dict[tuple[str, int], float]:
     return out
 
 
-def evaluate(data: dict, unusual: dict, evidence_sets: dict[str, dict]) -> dict:
+def baseline_accuracies(data: dict, quick: bool) -> dict[tuple[str, int], float]:
+    """Cross-validated accuracy of the no-transfer baseline (TF-IDF / pixels + logistic
+    regression) on the same training rows as ``probe_accuracies``: what the profiler compares
+    with the pretrained probe to detect negative transfer."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tladvisor.data import split_dataset
+    from tladvisor.strategies.scratch import no_transfer_features
+
+    wanted = set(probe_accuracies(data))
+    out: dict[tuple[str, int], float] = {}
+    for ds in load_datasets(quick):
+        for name, k in sorted(w for w in wanted if w[0] == ds.name):
+            split = split_dataset(ds, seed=0, max_train=max_train_for(k, len(ds.classes)))
+            y = ds.label_ids()[split.train]
+            items = [ds.items[i] for i in split.train]
+            smallest = int(np.bincount(y).min())
+            if smallest < 2:
+                continue  # the probe's cross-validation has no score here either
+            folds = StratifiedKFold(n_splits=min(5, smallest), shuffle=True, random_state=0)
+            correct = 0
+            for tr, te in folds.split(np.zeros(len(y)), y):
+                x_tr, (x_te,) = no_transfer_features(
+                    ds.modality, [items[i] for i in tr], [[items[i] for i in te]]
+                )
+                model = make_pipeline(
+                    StandardScaler(with_mean=ds.modality != "text"),
+                    LogisticRegression(C=1.0, max_iter=2000),
+                )
+                model.fit(x_tr, y[tr])
+                correct += int(np.sum(model.predict(x_te) == y[te]))
+            out[(name, k)] = correct / len(y)
+    return out
+
+
+def evaluate(
+    data: dict, unusual: dict, evidence_sets: dict[str, dict], quick: bool = False
+) -> dict:
     from tladvisor.decision import TaskProfile, recommend
 
     info = {d["name"]: d for d in data["datasets"]}
     probes = probe_accuracies(data)
+    baselines = baseline_accuracies(data, quick)
     rows = []
     for name, curve in curves(data).items():
         if name not in info:
@@ -81,6 +131,7 @@ def evaluate(data: dict, unusual: dict, evidence_sets: dict[str, dict]) -> dict:
                     unusualness_measured=u is not None,
                     gpu_memory_gb=0.0,
                     probe_accuracy=probes.get((name, k)) if mode == "profiled" else None,
+                    baseline_accuracy=baselines.get((name, k)) if mode == "profiled" else None,
                 )
                 for label, evidence in evidence_sets.items():
                     t0 = time.perf_counter()
@@ -165,7 +216,7 @@ def run(quick: bool, db, out) -> dict:
         evidence_sets["with evidence"] = {n: Evidence.from_dict(n, e) for n, e in derived.items()}
     else:
         evidence_sets["with evidence"] = load_evidence()
-    result = evaluate(data, unusual, evidence_sets)
+    result = evaluate(data, unusual, evidence_sets, quick)
     result["quick"] = quick
     result["unusualness"] = unusual
     result["subset_note"] = sorted(
