@@ -18,12 +18,12 @@ identity = auth.require_access()  # None: no access control; else stops here unt
 
 PAGES = [
     st.Page(
-        "pages/upload.py", title="Upload & profile", icon=":material/upload_file:", default=True
+        "views/upload.py", title="Upload & profile", icon=":material/upload_file:", default=True
     ),
-    st.Page("pages/advise.py", title="Advise", icon=":material/lightbulb:"),
-    st.Page("pages/run.py", title="Run", icon=":material/play_circle:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/monitoring:"),
-    st.Page("pages/detail.py", title="Run detail", icon=":material/receipt_long:"),
+    st.Page("views/advise.py", title="Advise", icon=":material/lightbulb:"),
+    st.Page("views/run.py", title="Run", icon=":material/play_circle:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/monitoring:"),
+    st.Page("views/detail.py", title="Run detail", icon=":material/receipt_long:"),
 ]
 
 

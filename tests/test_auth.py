@@ -178,7 +178,7 @@ def test_a_password_in_secrets_works(app):
 
 
 # The gate alone in a one-page script: AppTest reruns of app.py on a page run that page's file
-# without app.py (Streamlit's legacy pages/ folder handling), so reruns are checked here.
+# without app.py, so reruns are checked here.
 GATED = """
 import streamlit as st
 from tladvisor import auth
@@ -216,7 +216,7 @@ def test_the_signed_in_name_owns_runs_not_the_name_in_the_url(app, monkeypatch, 
     at.run()
     assert at.text_input(key="auth_name").value == "ada"  # it only fills in the name
     _sign_in(at, "bob", PASSWORD)
-    at.switch_page("pages/detail.py").run()
+    at.switch_page("views/detail.py").run()
     _no_exception(at)
     assert at.session_state.user == "bob"
     assert at.button(key="detail_delete").disabled

@@ -145,7 +145,7 @@ def require_access() -> str | None:
             _sign_in_page(access)
 
         # The only page while signed out: every URL (/run, /compare ...) lands here, and the
-        # legacy pages/ folder is not offered, because this run does call st.navigation.
+        # page files are never run without this gate, because this run does call st.navigation.
         st.navigation(
             [st.Page(sign_in, title="Sign in", icon=":material/lock:", url_path="sign-in")],
             position="hidden",

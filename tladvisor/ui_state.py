@@ -54,8 +54,8 @@ def init_state() -> None:
 def page_setup() -> None:
     """The first call of every page: session defaults and the access gate.
 
-    app.py does both before routing, but on a fresh server Streamlit can run a deep-linked page
-    file directly (its legacy pages/ mode) without app.py, so each page repeats the gate itself.
+    app.py does both before routing; each page repeats them so that no way of running a page
+    file on its own (AppTest, a future launcher) can skip the gate.
     """
     from tladvisor import auth
 

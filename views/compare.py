@@ -22,7 +22,7 @@ path = ui_state.db_path()
 everything = ui_state.list_runs(path)
 if everything.empty:
     st.info("No runs yet. Start one on the **Run** page; your teammates' runs appear here too.")
-    st.page_link("pages/run.py", label="Go to Run", icon=":material/play_circle:")
+    st.page_link("views/run.py", label="Go to Run", icon=":material/play_circle:")
     st.stop()
 
 

@@ -20,7 +20,7 @@ st.title("Advice")
 dataset, measured = st.session_state.dataset, st.session_state.measured
 if dataset is None or measured is None:
     st.info("Load and profile a data set on the **Upload & profile** page first.")
-    st.page_link("pages/upload.py", label="Go to Upload & profile", icon=":material/upload_file:")
+    st.page_link("views/upload.py", label="Go to Upload & profile", icon=":material/upload_file:")
     st.stop()
 
 answers = st.session_state.answers
@@ -94,7 +94,7 @@ if advice["expected_accuracy_note"]:
     st.caption(advice["expected_accuracy_note"])
 if st.button("Run the recommended strategy", type="primary", key="advise_run"):
     st.session_state.run_strategy = rec.strategy.value
-    st.switch_page("pages/run.py")
+    st.switch_page("views/run.py")
 
 left, right = st.columns([3, 2])
 with left:

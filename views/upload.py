@@ -239,4 +239,4 @@ with right:
 if measured is not None:
     draw_profile(measured.to_dict())
 
-st.page_link("pages/advise.py", label="Get advice for this data set", icon=":material/lightbulb:")
+st.page_link("views/advise.py", label="Get advice for this data set", icon=":material/lightbulb:")

@@ -21,7 +21,7 @@ st.title("Run a strategy")
 dataset = st.session_state.dataset
 if dataset is None:
     st.info("Load a data set on the **Upload & profile** page first; runs train on it.")
-    st.page_link("pages/upload.py", label="Go to Upload & profile", icon=":material/upload_file:")
+    st.page_link("views/upload.py", label="Go to Upload & profile", icon=":material/upload_file:")
     st.stop()
 user = ui_state.current_user()
 if not user:
@@ -168,7 +168,7 @@ def jobs_panel() -> None:
             accuracy = run["metrics"].get("accuracy", float("nan"))
             st.success(f"{what} finished: test accuracy {accuracy:.3f}.")
             st.page_link(
-                "pages/detail.py",
+                "views/detail.py",
                 label="See the run's details",
                 icon=":material/receipt_long:",
                 query_params={"run": run_id, "user": user},
