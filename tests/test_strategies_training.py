@@ -6,6 +6,7 @@ cancellation, early stopping, CUDA-free paths of the OOM guard, artefacts and fo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from pathlib import Path
 
@@ -106,6 +107,10 @@ class Recorder:
 
 def run(strategy: Strategy, task: TaskData, rec: Recorder | None = None, **overrides) -> Outcome:
     spec = get(strategy)
+    if "min_steps_per_epoch" in {f.name for f in dataclasses.fields(spec.config_cls)}:
+        # These tests check mechanics on tiny data: one pass per epoch keeps them fast (the
+        # step floor's effect on accuracy is measured in BENCHMARKS.md, its arithmetic below).
+        overrides.setdefault("min_steps_per_epoch", 1)
     config = spec.config_cls.from_dict(overrides)
     outcome = spec.run(config, task, (rec or Recorder()).ctx)
     check_shape(outcome, task)
@@ -169,6 +174,16 @@ def test_registry_holds_every_training_strategy() -> None:
 def test_configs_reject_bad_values_by_name(strategy: Strategy, bad: dict, field_name: str) -> None:
     with pytest.raises(ValueError, match=field_name):
         get(strategy).config_cls(**bad)
+
+
+def test_small_training_sets_are_repeated_up_to_the_step_floor() -> None:
+    from tladvisor.strategies.training import _batches, epoch_repeats
+
+    assert epoch_repeats(16, 16, 20) == 20  # 16 examples, batch 16: 20 passes for 20 steps
+    assert epoch_repeats(1300, 16, 20) == 1  # large sets are never repeated
+    batches = list(_batches(16, 16, seed=0, repeats=epoch_repeats(16, 16, 20)))
+    assert len(batches) == 20
+    assert all(sorted(b.tolist()) == list(range(16)) for b in batches)  # each pass sees all once
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero() -> None:

@@ -62,6 +62,13 @@ class TrainingConfig(StrategyConfig):
     warmup_frac: float = field(
         default=0.1, metadata={"help": "share of the steps spent warming the rate up from 0"}
     )
+    min_steps_per_epoch: int = field(
+        default=20,
+        metadata={
+            "help": "an epoch repeats a small training set until it has this many steps: with "
+            "16 examples, 2 epochs would otherwise be 2 optimiser steps and nothing is learnt"
+        },
+    )
     image_size: int = field(
         default=IMAGE_SIZE,
         metadata={"help": "side in pixels images are resized to, for training and prediction"},
@@ -73,6 +80,10 @@ class TrainingConfig(StrategyConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.min_steps_per_epoch < 1:
+            raise ValueError(
+                f"min_steps_per_epoch must be at least 1, got {self.min_steps_per_epoch}; try 20"
+            )
         if self.backbone_lr is not None and not self.backbone_lr > 0:
             raise ValueError(
                 f"backbone_lr must be positive or None, got {self.backbone_lr}; try 5e-5 (text)"
@@ -526,12 +537,17 @@ def fit(
     )
 
 
-def _batches(n: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:
+def _batches(n: int, batch_size: int, seed: int, repeats: int = 1) -> Iterator[np.ndarray]:
     # A generator per epoch (not one advanced across epochs) so a retried epoch sees the same order.
     g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(n, generator=g).numpy()
-    for start in range(0, n, batch_size):
+    perm = np.concatenate([torch.randperm(n, generator=g).numpy() for _ in range(repeats)])
+    for start in range(0, len(perm), batch_size):
         yield perm[start : start + batch_size]
+
+
+def epoch_repeats(n: int, batch_size: int, min_steps: int) -> int:
+    """Passes over the training set per epoch so that an epoch has at least ``min_steps`` steps."""
+    return max(1, math.ceil(min_steps * batch_size / max(n, 1)))
 
 
 def _train_epoch(
@@ -549,11 +565,13 @@ def _train_epoch(
     span: tuple[float, float],
 ) -> float:
     set_train_mode(model, freeze_bn)
-    n = len(inputs)
+    repeats = epoch_repeats(len(inputs), batch_size, config.min_steps_per_epoch)
+    n = len(inputs) * repeats  # examples this epoch, counting repeats
     steps = math.ceil(n / batch_size)
     params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
     total, seen = 0.0, 0
-    for step, idx in enumerate(_batches(n, batch_size, config.seed * 1009 + epoch), start=1):
+    batches = _batches(len(inputs), batch_size, config.seed * 1009 + epoch, repeats)
+    for step, idx in enumerate(batches, start=1):
         ctx.check_cancel()
         # Rate from the share of examples seen (mid-batch), so halving the batch keeps the schedule.
         progress = (epoch + (seen + len(idx) / 2) / n) / config.epochs
