@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tladvisor.data import Dataset
-from tladvisor.runner import RunReport, build_config, execute
+from tladvisor.runner import RunReport, execute, record_queued_run
 from tladvisor.strategies import Strategy
 
 
@@ -66,28 +66,7 @@ class JobQueue:
         """Validate the settings, record a queued run and return its id (raises ValueError on bad
         settings before anything is written)."""
         strategy = Strategy.parse(strategy)
-        config = build_config(strategy, overrides)
-        from tladvisor.catalog import default_model
-
-        model = config.model or (
-            "smollm2" if strategy is Strategy.PROMPTING else default_model(dataset.modality)
-        )
-        self.store.upsert_dataset(
-            dataset.fingerprint,
-            dataset.name,
-            dataset.modality,
-            len(dataset),
-            dataset.class_counts,
-            dataset.source,
-        )
-        run_id = self.store.create_run(
-            user=user,
-            dataset_fingerprint=dataset.fingerprint,
-            strategy=strategy.value,
-            model=model,
-            config=config.to_dict(),
-            seed=config.seed,
-        )
+        run_id, config = record_queued_run(self.store, dataset, strategy, overrides, user=user)
         state = JobState(run_id=run_id, user=user, strategy=strategy.value)
         with self._lock:
             self._states[run_id] = state

@@ -160,6 +160,44 @@ def transferability_scores(task: TaskData, model_name: str, device: str) -> dict
     return transferability.score_all(feats.features[train], task.y("train"), source_probs)
 
 
+def record_queued_run(
+    store: Any,
+    dataset: Dataset,
+    strategy: Strategy | str,
+    config: StrategyConfig | dict[str, Any] | None,
+    *,
+    user: str,
+) -> tuple[str, StrategyConfig]:
+    """Validate the settings against the strategy and the data, then write the data set and a
+    queued run; returns (run id, config). Bad settings raise ValueError before anything is written."""
+    strategy = Strategy.parse(strategy)
+    spec = get(strategy)
+    if not isinstance(config, StrategyConfig):
+        config = build_config(strategy, config)
+    if not spec.supports(dataset.modality):
+        raise ValueError(
+            f"{strategy.value} does not apply to {dataset.modality} data; "
+            f"it supports {', '.join(spec.modalities)}"
+        )
+    store.upsert_dataset(
+        dataset.fingerprint,
+        dataset.name,
+        dataset.modality,
+        len(dataset),
+        dataset.class_counts,
+        dataset.source,
+    )
+    run_id = store.create_run(
+        user=user,
+        dataset_fingerprint=dataset.fingerprint,
+        strategy=strategy.value,
+        model=config.model or _default_model_for(strategy, dataset.modality),
+        config=config.to_dict(),
+        seed=config.seed,
+    )
+    return run_id, config
+
+
 def execute(
     store: Any,
     dataset: Dataset,
@@ -179,32 +217,11 @@ def execute(
     from tladvisor import catalog
 
     strategy = Strategy.parse(strategy)
-    spec = get(strategy)
-    if not isinstance(config, StrategyConfig):
-        config = build_config(strategy, config)
-    if not spec.supports(dataset.modality):
-        raise ValueError(
-            f"{strategy.value} does not apply to {dataset.modality} data; "
-            f"it supports {', '.join(spec.modalities)}"
-        )
-    model = config.model or _default_model_for(strategy, dataset.modality)
-    store.upsert_dataset(
-        dataset.fingerprint,
-        dataset.name,
-        dataset.modality,
-        len(dataset),
-        dataset.class_counts,
-        dataset.source,
-    )
     if run_id is None:
-        run_id = store.create_run(
-            user=user,
-            dataset_fingerprint=dataset.fingerprint,
-            strategy=strategy.value,
-            model=model,
-            config=config.to_dict(),
-            seed=config.seed,
-        )
+        run_id, config = record_queued_run(store, dataset, strategy, config, user=user)
+    elif not isinstance(config, StrategyConfig):
+        config = build_config(strategy, config)
+    model = config.model or _default_model_for(strategy, dataset.modality)
     report = RunReport(run_id=run_id, status="running", strategy=strategy.value, model=model)
     try:
         device = catalog.select_device(device)
