@@ -644,12 +644,14 @@ def summarise(data: dict, regret: dict | None, transfer: dict | None, cost: dict
             notes.append(
                 "Measured domain unusualness (tladvisor.unusualness): "
                 + ", ".join(f"{k} {v:.2f}" for k, v in sorted(u.items()))
-                + f". The advisor treats >= {decision.UNUSUAL_THRESHOLD} as unusual and >= "
-                f"{decision.NEGATIVE_TRANSFER_THRESHOLD} (measured) as negative transfer. The "
-                "ordering matters more than the level: the measure should rank a pixel-permuted "
-                "digit set, where the no-transfer baseline wins, above plain digits, where the "
-                "pretrained probe wins; when it does not, the negative-transfer rule fires on the "
-                "wrong data set."
+                + f". The advisor treats >= {decision.UNUSUAL_THRESHOLD} as unusual. Plain "
+                "digits measure as more unusual than pixel-permuted ones, yet the pretrained probe "
+                "wins on the first and the no-transfer baseline on the second: unusualness of the "
+                "inputs does not predict negative transfer. So the advisor no longer concludes it "
+                "from unusualness; it concludes it when the profiler's no-transfer baseline beats "
+                f"the pretrained probe on the same shots by {decision.BASELINE_MARGIN:.2f} or more "
+                "(rule profile.baseline_beats_probe), or when the probe is at chance on an "
+                "unusual domain."
             )
         unmeasured = [r for r in regret["rows"] if r["mode"] == "profiled" and not r["measured"]]
         if unmeasured:

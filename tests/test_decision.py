@@ -53,6 +53,7 @@ TEST_CASES = [
     ("negative-transfer-2k", dict(modality="image", n_labeled=2000, n_classes=10, domain_unusualness=0.9, unusualness_measured=True, probe_accuracy=0.12, gpu_memory_gb=16), S.FULL_FINETUNE, ["seed002.negative_transfer"]),
     ("negative-transfer-at-scale", dict(modality="image", n_labeled=50000, n_classes=5, domain_unusualness=0.9, unusualness_measured=True, probe_accuracy=0.22, gpu_memory_gb=80), S.SCRATCH, ["seed002.negative_transfer", "seed000.scratch_at_scale"]),
     ("baseline-beats-probe-permuted-pixels", dict(modality="image", n_labeled=500, n_classes=10, domain_unusualness=0.67, unusualness_measured=True, probe_accuracy=0.31, baseline_accuracy=0.58), S.SCRATCH, ["profile.baseline_beats_probe", "seed002.negative_transfer"]),
+    ("familiar-baseline-ahead-is-noise", dict(modality="text", n_labeled=128, n_classes=2, domain_unusualness=0.16, unusualness_measured=True, probe_accuracy=0.52, baseline_accuracy=0.65), S.PROMPTING, ["seed002.source_close", "seed003.few_labels"]),
     ("unusual-but-probe-beats-baseline", dict(modality="image", n_labeled=5000, n_classes=10, domain_unusualness=0.88, unusualness_measured=True, probe_accuracy=0.77, baseline_accuracy=0.70), S.LP_FT, ["seed003.domain_unusual", "lpft.good_features_large_shift"]),
     # ── images: CLIP / ConSE zero-shot vs a probe ──
     ("image-1-shot-clip", dict(modality="image", n_labeled=10, n_classes=10, has_clip=True), S.ZERO_SHOT, ["clip.zero_shot_matches_4_shot"]),

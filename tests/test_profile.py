@@ -219,7 +219,7 @@ def test_the_no_transfer_baseline_beats_pretrained_features_on_permuted_pixels()
     scrambled = Dataset("permuted", "image", items, digits.labels,
                         fingerprint_of("image", items, digits.labels))  # fmt: skip
     prof = measure_profile(scrambled, unusualness=False)
-    assert prof.probe.baseline_accuracy > prof.probe.best + 0.05
+    assert prof.probe.baseline_accuracy > prof.probe.best + 0.1
     rec = recommend(prof.to_task_profile())
     assert rec.strategy.value == "scratch"
     assert "profile.baseline_beats_probe" in [r.rule for r in rec.reasons]
