@@ -150,12 +150,7 @@ def _finetune(
         trainable_params=int(trainable),
         total_params=int(used_param_count(model.backbone) + head),
         test_proba=proba,
-        extra_metrics={
-            "val_accuracy": result.best_val_accuracy,
-            "best_epoch": float(result.best_epoch),
-            "epochs_run": float(result.epochs_run),
-            **extra,
-        },
+        extra_metrics={**result.metrics(), **extra},
         notes=notes,
     )
     if ctx.artifact_dir is not None:

@@ -148,11 +148,7 @@ def run(config: LoraStrategyConfig, data: TaskData, ctx: RunContext) -> Outcome:
         trainable_params=int(trainable),
         total_params=int(total),
         test_proba=proba,
-        extra_metrics={
-            "val_accuracy": result.best_val_accuracy,
-            "best_epoch": float(result.best_epoch),
-            "epochs_run": float(result.epochs_run),
-        },
+        extra_metrics=result.metrics(),
         notes=list(prepared.notes) + result.notes + [f"LoRA adapters on {len(targets)} layers"],
     )
     if ctx.artifact_dir is not None:

@@ -160,11 +160,7 @@ def _run_same(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outcome
         trainable_params=int(total),
         total_params=int(total),
         test_proba=proba,
-        extra_metrics={
-            "val_accuracy": result.best_val_accuracy,
-            "best_epoch": float(result.best_epoch),
-            "epochs_run": float(result.epochs_run),
-        },
+        extra_metrics=result.metrics(),
         notes=list(prepared.notes) + result.notes,
     )
 

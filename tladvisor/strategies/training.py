@@ -415,6 +415,14 @@ class FitResult:
     trained_names: set[str]  # parameters that were trainable at some point
     notes: list[str] = field(default_factory=list)
 
+    def metrics(self) -> dict[str, float]:
+        """The validation figures every training strategy reports (stored with split 'val')."""
+        return {
+            "val_accuracy": self.best_val_accuracy,
+            "best_epoch": float(self.best_epoch),
+            "epochs_run": float(self.epochs_run),
+        }
+
 
 def _cpu_copy(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
