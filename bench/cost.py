@@ -3,7 +3,7 @@
 1. LoRA vs full vs partial fine-tuning on the same model (MiniLM) and data (Rotten Tomatoes, 128
    examples a class): seconds per training epoch, peak resident memory and trainable parameters.
    Each strategy runs in a fresh process so one's peak memory is not another's.
-2. Feature-extraction throughput: the project's encoder (length-sorted batches of 64) and its
+2. Feature-extraction throughput: the project's encoder (length-sorted batches of 32) and its
    embedding cache against a plain ``SentenceTransformer.encode`` at default settings; for images,
    the project's EfficientNet pass against a plain batched forward.
 3. Time from upload to first advice: CSV / ZIP bytes -> load -> profile -> recommendation, in a
@@ -187,7 +187,7 @@ def text_throughput(quick: bool) -> dict:
         "cache_memory_seconds": mem,
         "cache_disk_speedup": cold / disk,
         "plain_batch_size": 32,
-        "project_batch_size": 64,
+        "project_batch_size": 32,
     }
 
 

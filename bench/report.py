@@ -447,7 +447,7 @@ def cost_section(c: dict) -> str:
                 + (
                     [
                         [
-                            "project `forward_batches` (EfficientNet, batch 64, features + "
+                            "project `forward_batches` (EfficientNet, batch 32, features + "
                             "logits) vs plain batched forward (batch 32)",
                             str(it["n_images"]),
                             ratio(it["speedup_vs_plain"]),

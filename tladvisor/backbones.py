@@ -93,7 +93,7 @@ class TextEncoder:
     def encode(
         self,
         texts: list[str],
-        batch_size: int = 64,
+        batch_size: int = 32,
         module: torch.nn.Module | None = None,
         normalize: bool = True,
     ) -> np.ndarray:
@@ -207,7 +207,7 @@ class ImageNetClassifier:
 
     @torch.inference_mode()
     def forward_batches(
-        self, images: list[Any], batch_size: int = 64, module: EfficientNetBody | None = None
+        self, images: list[Any], batch_size: int = 32, module: EfficientNetBody | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(features (N, 1280), ImageNet logits (N, 1000)) in one pass over the images."""
         module = module if module is not None else self.body
@@ -226,10 +226,10 @@ class ImageNetClassifier:
             return np.zeros((0, self.feature_dim), np.float32), np.zeros((0, 1000), np.float32)
         return np.concatenate(feats), np.concatenate(logits)
 
-    def features(self, images: list[Any], batch_size: int = 64) -> np.ndarray:
+    def features(self, images: list[Any], batch_size: int = 32) -> np.ndarray:
         return self.forward_batches(images, batch_size)[0]
 
-    def logits(self, images: list[Any], batch_size: int = 64) -> np.ndarray:
+    def logits(self, images: list[Any], batch_size: int = 32) -> np.ndarray:
         return self.forward_batches(images, batch_size)[1]
 
     def fresh_module(self) -> EfficientNetBody:
@@ -437,7 +437,7 @@ class ClipModel:
         return torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy()
 
     @torch.inference_mode()
-    def encode_images(self, images: list[Any], batch_size: int = 64) -> np.ndarray:
+    def encode_images(self, images: list[Any], batch_size: int = 32) -> np.ndarray:
         out = []
         for start in range(0, len(images), batch_size):
             pixels = self.preprocess(images[start : start + batch_size]).to(self.device)
@@ -450,5 +450,5 @@ class ClipModel:
             out.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
-    def features(self, images: list[Any], batch_size: int = 64) -> np.ndarray:
+    def features(self, images: list[Any], batch_size: int = 32) -> np.ndarray:
         return self.encode_images(images, batch_size)
