@@ -25,8 +25,9 @@ def per_class_number(data: dict, row: dict) -> int:
 
 
 def base_name(name: str) -> str:
-    """Prompting runs on a seeded subset (``<name>_100pc``): they belong to the parent data set."""
-    return name[: -len("_100pc")] if name.endswith("_100pc") else name
+    """Prompting runs on a seeded subset (``<name>_<n>pc``): they belong to the parent data set."""
+    stem, _, tail = name.rpartition("_")
+    return stem if stem and tail.endswith("pc") and tail[:-2].isdigit() else name
 
 
 def curves(data: dict) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:

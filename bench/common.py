@@ -73,22 +73,8 @@ def read_json(out: Path, name: str) -> Any | None:
 
 
 def read_efficiency(out: Path) -> dict | None:
-    """The results of bench/data_efficiency.py, merged over its files (``data_efficiency.json``
-    and the ``-bundled`` / ``-unusual`` halves when they ran side by side)."""
-    merged: dict[str, Any] | None = None
-    seen: set[tuple] = set()
-    for path in sorted(out.glob("data_efficiency*.json")):
-        part = json.loads(path.read_text(encoding="utf-8"))
-        if merged is None:
-            merged = {"quick": part.get("quick"), "rows": [], "datasets": []}
-        names = {d["name"] for d in merged["datasets"]}
-        merged["datasets"] += [d for d in part.get("datasets", []) if d["name"] not in names]
-        for row in part.get("rows", []):
-            key = (row["dataset"], row["strategy"], row["per_class"], row["seed"])
-            if key not in seen:
-                seen.add(key)
-                merged["rows"].append(row)
-    return merged
+    """The results of bench/data_efficiency.py (``data_efficiency.json``), or None."""
+    return read_json(out, "data_efficiency")
 
 
 def _jsonable(value: Any) -> Any:
