@@ -125,6 +125,22 @@ def open_store(path: Path):
     return Store(path)
 
 
+def collect_runs(db: Path) -> int:
+    """Import the runs of the other ``*.duckdb`` files beside ``db`` (those written by scripts
+    that ran side by side, e.g. bench/cost.py) into ``db``, so one file holds every run."""
+    store = open_store(db)
+    added = 0
+    try:
+        for other in sorted(db.parent.glob("*.duckdb")):
+            if other.resolve() != db.resolve():
+                summary = store.import_runs(other)
+                log(f"{other.name}: {summary.runs_added} runs imported into {db.name}")
+                added += summary.runs_added
+    finally:
+        store.close()
+    return added
+
+
 def run_one(
     store: Any,
     dataset: Any,

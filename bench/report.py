@@ -718,8 +718,9 @@ def build(out: Path, charts_rel: str = "docs/bench") -> str:
         "the JSON the scripts write to `bench/out/`: no number here is typed by hand. Run "
         "everything with `make bench` (`python bench/run_all.py`; tens of minutes on a CPU, most of it fine-tuning and prompting "
         "runs); every script also runs alone, and `--quick` runs it on a tiny budget. The "
-        "runs are stored in `bench/out/bench.duckdb`: `TLADVISOR_DB=bench/out/bench.duckdb make "
-        "run` shows the same views (data efficiency, transferability against accuracy, cost "
+        "runs are stored in `bench/out/bench.duckdb` (`make bench` imports the runs of scripts "
+        "that ran on their own into it, as `tladvisor import` does): "
+        "`TLADVISOR_DB=bench/out/bench.duckdb make run` shows the same views (data efficiency, transferability against accuracy, cost "
         "against accuracy) on the dashboard's compare page.",
         "",
         machine_section(machine),

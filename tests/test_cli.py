@@ -117,3 +117,28 @@ def test_run_and_runs_json_round_trip(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "--db", db, "runs", "--json")
     runs = json.loads(out)
     assert [r["id"] for r in runs] == [report["run_id"]] and runs[0]["user_name"] == "ada"
+
+
+def test_import_merges_a_teammates_file(capsys, tmp_path):
+    from tladvisor.store import Store
+
+    theirs = tmp_path / "theirs.duckdb"
+    with Store(theirs) as other:
+        other.upsert_dataset("fp", "reviews", "text", 4, {"a": 2, "b": 2})
+        run_id = other.create_run(
+            user="bo", dataset_fingerprint="fp", strategy="lora", model="minilm", config={}, seed=0
+        )
+        other.start_run(run_id, device="cpu", precision="fp32")
+        other.finish_run(run_id, metrics=[("accuracy", 0.7, "test")], backend="t", details={})
+    mine = str(tmp_path / "mine.duckdb")
+    code, out, _ = run_cli(capsys, "--db", mine, "import", str(theirs), "--json")
+    assert code == 0
+    assert json.loads(out)["runs_added"] == 1
+    code, out, _ = run_cli(capsys, "--db", mine, "import", str(theirs))
+    assert code == 0 and "0 runs added, 1 already here" in out
+    code, out, _ = run_cli(capsys, "--db", mine, "runs", "--json")
+    assert [(r["id"], r["user_name"], r["accuracy"]) for r in json.loads(out)] == [
+        (run_id, "bo", 0.7)
+    ]
+    code, _, err = run_cli(capsys, "--db", mine, "import", str(tmp_path / "nope.duckdb"))
+    assert code == 2 and "no database file" in err and "Traceback" not in err

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -498,7 +500,9 @@ def test_closed_store_says_so(db_path):
         s.list_runs()
 
 
-def test_second_process_gets_a_clear_lock_error(db_path):
+@contextmanager
+def _held_by_another_process(path: Path) -> Iterator[None]:
+    """A second Python process with a Store open on ``path`` until the block ends."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -507,7 +511,7 @@ def test_second_process_gets_a_clear_lock_error(db_path):
                 f"""
                 import sys
                 from tladvisor.store import Store
-                store = Store({str(db_path)!r})
+                store = Store({str(path)!r})
                 print("ready", flush=True)
                 sys.stdin.read()
                 store.close()
@@ -521,14 +525,98 @@ def test_second_process_gets_a_clear_lock_error(db_path):
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_second_process_gets_a_clear_lock_error(db_path):
+    with _held_by_another_process(db_path):
         with pytest.raises(StoreLockedError) as caught:
             Store(db_path)
         message = str(caught.value)
         assert str(db_path) in message
         assert "another tladvisor process" in message
         assert "TLADVISOR_DB" in message and "--db" in message
-    finally:
-        holder.communicate("", timeout=30)
     # Once the other process has stopped, the file opens again.
     with Store(db_path) as s:
         assert s.schema_version == LATEST_VERSION
+
+
+# -- importing another file ------------------------------------------------------------------------
+
+
+def test_import_runs_copies_finished_runs_once(store, tmp_path):
+    mine = _finished_run(store, user="ana", accuracy=0.8)
+    other_path = tmp_path / "teammate.duckdb"
+    with Store(other_path) as other:
+        other.upsert_dataset("fp-sst", "sst2-mini", "text", 30, {"neg": 14, "pos": 16})
+        other.upsert_dataset("fp-new", "reviews", "text", 40, {"a": 20, "b": 20})
+        theirs = _finished_run(other, user="bo", dataset="fp-new", strategy="lora", accuracy=0.7)
+        other.log_curves(theirs, [(0, "loss", 1.0), (1, "loss", 0.4)])
+        other.log_event(theirs, "epoch 1/1")
+        failed = other.create_run(
+            user="bo", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=1
+        )
+        other.fail_run(failed, "out of memory")
+        still_running = other.create_run(
+            user="bo", dataset_fingerprint="fp-sst", strategy="lora", model="m", config={}, seed=2
+        )
+        other.start_run(still_running, device="cpu", precision="fp32")
+
+    summary = store.import_runs(other_path)
+    assert (summary.runs_added, summary.runs_present, summary.runs_active) == (2, 0, 1)
+    assert summary.datasets_added == 1  # fp-sst was here already
+    imported = store.get_run(theirs)
+    assert imported["user_name"] == "bo" and imported["dataset_name"] == "reviews"
+    assert imported["metrics"] == {"accuracy": 0.7}
+    assert store.get_curves([theirs])["value"].tolist() == [1.0, 0.4]
+    assert store.get_events(theirs)["message"].tolist()[-1] == "epoch 1/1"
+    assert store.get_run(failed)["error"] == "out of memory"
+    assert store.get_run(still_running) is None
+    assert store.get_run(mine)["metrics"] == {"accuracy": 0.8}  # ours untouched
+    assert store.users() == ["ana", "bo"]
+
+    again = store.import_runs(other_path)
+    assert (again.runs_added, again.runs_present, again.datasets_added) == (0, 2, 0)
+    assert len(store.list_runs()) == 3
+    # The source was only read: its running run is still its own.
+    with Store(other_path) as other:
+        assert other.get_run(still_running)["status"] == "running"
+
+
+def test_import_runs_refuses_bad_sources_and_changes_nothing(store, db_path, tmp_path):
+    _finished_run(store)
+    with pytest.raises(FileNotFoundError, match="no database file"):
+        store.import_runs(tmp_path / "missing.duckdb")
+    with pytest.raises(ValueError, match="own file"):
+        store.import_runs(db_path)
+    not_duckdb = tmp_path / "runs.csv"
+    not_duckdb.write_text("a,b\n1,2\n")
+    with pytest.raises(StoreSchemaError, match="not a DuckDB database"):
+        store.import_runs(not_duckdb)
+    foreign = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(foreign))
+    con.execute("CREATE TABLE things (x INTEGER)")
+    con.close()
+    with pytest.raises(StoreSchemaError, match="no tladvisor runs"):
+        store.import_runs(foreign)
+    old = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(old))
+    migrate(con, target=1)
+    con.close()
+    with pytest.raises(StoreSchemaError, match="migrate it"):
+        store.import_runs(old)
+    assert len(store.list_runs()) == 1
+    assert store.schema_version == LATEST_VERSION  # still usable after every refusal
+
+
+def test_import_from_a_file_another_process_writes_is_refused_clearly(store, tmp_path):
+    busy = tmp_path / "busy.duckdb"
+    Store(busy).close()
+    with (
+        _held_by_another_process(busy),
+        pytest.raises(StoreLockedError, match="another process has it open"),
+    ):
+        store.import_runs(busy)
+    assert store.import_runs(busy).runs_added == 0  # readable once it is free

@@ -1,4 +1,4 @@
-"""The headless interface: ``tladvisor advise | run | score | runs | models | serve``.
+"""The headless interface: ``tladvisor advise | run | score | runs | import | models | serve``.
 
 Every command has ``--help``; ``--json`` prints one JSON object (or list) on stdout and nothing else.
 Bad input exits with status 2 and a one-paragraph message on stderr, never a traceback.
@@ -128,6 +128,28 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if c in df.columns
     ]
     print(df[cols].to_string(index=False, max_colwidth=24))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Merge a teammate's (or a benchmark's) database file into this one."""
+    store = _open_store(args)
+    added = {"runs_added": 0, "runs_present": 0, "runs_active": 0, "datasets_added": 0}
+    for source in args.files:
+        try:
+            summary = store.import_runs(source)
+        except FileNotFoundError as exc:
+            raise CliError(str(exc)) from exc
+        for key in added:
+            added[key] += getattr(summary, key)
+        if not args.json:
+            print(
+                f"{source}: {summary.runs_added} runs added, {summary.runs_present} already "
+                f"here, {summary.runs_active} still running there (skipped); "
+                f"{summary.datasets_added} data sets added"
+            )
+    if args.json:
+        _print_json({**added, "db": str(store.path)})
     return 0
 
 
@@ -349,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser(
+        "import", help="copy the finished runs of other tladvisor database files into this one"
+    )
+    p.add_argument("files", nargs="+", help=".duckdb files written by tladvisor")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("serve", help="start the dashboard")
     p.add_argument(

@@ -551,6 +551,46 @@ class Store:
             ):
                 cur.execute(statement, [run_id])
 
+    # -- merging files ---------------------------------------------------------------------------
+
+    def import_runs(self, source: str | Path) -> ImportSummary:
+        """Copy the finished runs of another tladvisor DuckDB file into this one, all or nothing.
+
+        Runs already here (same id) are left as they are, so importing twice adds nothing; runs
+        still queued or running in the source are skipped (their process owns them). Their data
+        sets, metrics, curves and timelines come along. The source is opened read-only.
+        """
+        src_path = Path(source)
+        if not src_path.is_file():
+            raise FileNotFoundError(
+                f"no database file at {src_path}; give the path of a .duckdb file"
+            )
+        if src_path.resolve() == self.path.resolve():
+            raise ValueError(f"{src_path} is this store's own file; import from another file")
+        alias = f"import_{uuid.uuid4().hex}"
+        cur = self._cursor()
+        with self._write_lock:
+            try:
+                # ATTACH takes no parameters: the path is a quoted literal.
+                literal = str(src_path).replace("'", "''")
+                cur.execute(f"ATTACH '{literal}' AS {alias} (READ_ONLY)")
+            except duckdb.Error as exc:
+                if "lock" in str(exc).lower():
+                    raise StoreLockedError(
+                        f"cannot read {src_path}: another process has it open for writing. Stop "
+                        f"that process (the dashboard or CLI using it), then import again. "
+                        f"(DuckDB said: {exc})"
+                    ) from exc
+                raise StoreSchemaError(
+                    f"{src_path} is not a DuckDB database tladvisor can read (DuckDB said: {exc})"
+                ) from exc
+            try:
+                _check_import_schema(cur, alias, src_path)
+                with self._transaction() as tx:
+                    return _copy_runs(tx, alias)
+            finally:
+                cur.execute(f"DETACH {alias}")
+
     # -- reading runs ----------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -731,6 +771,79 @@ def _metric_row(run_id: str, metric: Sequence[Any]) -> list[Any]:
             f"split of metric {name!r} must be a string ('test', 'val', ''), got {split!r}"
         )
     return [run_id, name, _number(value), split]
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What ``Store.import_runs`` did."""
+
+    runs_added: int
+    runs_present: int  # already in this store (same id): left untouched
+    runs_active: int  # queued or running in the source: skipped
+    datasets_added: int
+
+
+def _check_import_schema(cur: duckdb.DuckDBPyConnection, alias: str, path: Path) -> None:
+    tables = {
+        name
+        for (name,) in cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [alias]
+        ).fetchall()
+    }
+    if "schema_migrations" not in tables or "runs" not in tables:
+        raise StoreSchemaError(f"{path} holds no tladvisor runs (it has no runs table)")
+    (version,) = cur.execute(f"SELECT max(version) FROM {alias}.schema_migrations").fetchone()
+    if version != LATEST_VERSION:
+        newer = (version or 0) > LATEST_VERSION
+        raise StoreSchemaError(
+            f"{path} has schema version {version}, this tladvisor {LATEST_VERSION}: "
+            + (
+                "it was written by a newer tladvisor; upgrade this one to import it"
+                if newer
+                else "open it once with this tladvisor (e.g. `tladvisor runs --db "
+                f"{path}`) to migrate it, then import again"
+            )
+        )
+
+
+def _copy_runs(cur: duckdb.DuckDBPyConnection, alias: str) -> ImportSummary:
+    cur.execute(
+        f"CREATE TEMP TABLE import_ids AS SELECT s.id FROM {alias}.runs s"
+        " WHERE s.status NOT IN ('queued', 'running')"
+        " AND s.id NOT IN (SELECT id FROM runs)"
+    )
+    try:
+        (present,) = cur.execute(
+            f"SELECT count(*) FROM {alias}.runs WHERE id IN (SELECT id FROM runs)"
+        ).fetchone()
+        (active,) = cur.execute(
+            f"SELECT count(*) FROM {alias}.runs s WHERE s.status IN ('queued', 'running')"
+            " AND s.id NOT IN (SELECT id FROM runs)"
+        ).fetchone()
+        (datasets,) = cur.execute(
+            f"INSERT INTO datasets SELECT * FROM {alias}.datasets"
+            " WHERE fingerprint NOT IN (SELECT fingerprint FROM datasets)"
+        ).fetchone()
+        (added,) = cur.execute(
+            f"INSERT INTO runs SELECT * FROM {alias}.runs WHERE id IN (SELECT id FROM import_ids)"
+        ).fetchone()
+        for table, columns in (
+            ("metrics", "run_id, name, value, split"),
+            ("curves", "run_id, step, name, value"),
+        ):
+            cur.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {alias}.{table}"
+                " WHERE run_id IN (SELECT id FROM import_ids)"
+            )
+        # Events get fresh sequence numbers here, in their original order.
+        cur.execute(
+            "INSERT INTO run_events (run_id, created_at, status, message)"
+            f" SELECT run_id, created_at, status, message FROM {alias}.run_events"
+            " WHERE run_id IN (SELECT id FROM import_ids) ORDER BY seq"
+        )
+    finally:
+        cur.execute("DROP TABLE import_ids")
+    return ImportSummary(int(added), int(present), int(active), int(datasets))
 
 
 def _status_of(cur: duckdb.DuckDBPyConnection, run_id: str) -> str:

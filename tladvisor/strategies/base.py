@@ -103,3 +103,8 @@ class Outcome:
     artifact_path: str | None = None  # saved head / adapter
     # Said to the user, e.g. "truncated to 256 tokens".
     notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_proba(cls, proba: np.ndarray, **fields: Any) -> Outcome:
+        """An outcome whose predictions are the most probable class of each row of ``proba``."""
+        return cls(test_pred=proba.argmax(axis=1), test_proba=proba, **fields)

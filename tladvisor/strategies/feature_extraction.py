@@ -200,13 +200,12 @@ def run(config: FeatureExtractionConfig, data: TaskData, ctx: RunContext) -> Out
                 f"{cut} texts are longer than {encoder.max_length} tokens and were truncated"
             )
     head = probe.weight.size + probe.bias.size
-    outcome = Outcome(
-        test_pred=proba.argmax(1),
+    outcome = Outcome.from_proba(
+        proba,
         model=name,
         backend=f"{name} frozen + logistic regression (C={probe.c:g} chosen on validation)",
         trainable_params=int(head),
         total_params=int(encoder_params(name, ctx.device) + head),
-        test_proba=proba,
         extra_metrics={"val_accuracy": probe.val_accuracy},
         notes=notes,
     )

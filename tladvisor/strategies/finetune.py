@@ -143,13 +143,12 @@ def _finetune(
     proba = predict_proba(model, prepared.test, ctx)
     head = sum(p.numel() for p in model.classifier.parameters())
     trainable = sum(p.numel() for n, p in model.named_parameters() if n in result.trained_names)
-    outcome = Outcome(
-        test_pred=proba.argmax(1),
+    outcome = Outcome.from_proba(
+        proba,
         model=name,
         backend=_backend(strategy, name, config, top_blocks, gradual),
         trainable_params=int(trainable),
         total_params=int(used_param_count(model.backbone) + head),
-        test_proba=proba,
         extra_metrics={**result.metrics(), **extra},
         notes=notes,
     )

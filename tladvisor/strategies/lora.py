@@ -141,13 +141,12 @@ def run(config: LoraStrategyConfig, data: TaskData, ctx: RunContext) -> Outcome:
         if base.modality == "text"
         else (f"1x1 convs of the top {config.image_blocks} blocks")
     )
-    outcome = Outcome(
-        test_pred=proba.argmax(1),
+    outcome = Outcome.from_proba(
+        proba,
         model=name,
         backend=f"{name} + LoRA r={config.r} alpha={alpha} on {where} (peft) + linear head",
         trainable_params=int(trainable),
         total_params=int(total),
-        test_proba=proba,
         extra_metrics=result.metrics(),
         notes=list(prepared.notes) + result.notes + [f"LoRA adapters on {len(targets)} layers"],
     )

@@ -524,13 +524,12 @@ def run(config: PromptingConfig, data: TaskData, ctx: RunContext) -> Outcome:
             f"{n_val_cut + n_test_cut} validation/test texts cut to {config.max_query_chars} characters"
         )
     ctx.progress(1.0, "done")
-    return Outcome(
-        test_pred=test_pred,
+    return Outcome.from_proba(
+        test_proba,
         model=(f"endpoint:{config.llm_model}" if config.llm_url else (config.model or DEFAULT_LM)),
         backend=f"{scorer.description}, {config.shots}-shot, calibration={config.calibration}",
         trainable_params=0,
         total_params=scorer.total_params,
-        test_proba=test_proba,
         extra_metrics=metrics,
         notes=notes,
     )

@@ -99,13 +99,12 @@ def _run_linear(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outco
     proba = probe.proba(x_test)
     params = probe.weight.size + probe.bias.size
     ctx.progress(0.95, "baseline done")
-    return Outcome(
-        test_pred=proba.argmax(1),
+    return Outcome.from_proba(
+        proba,
         model=model,
         backend=f"{backend}, C={probe.c:g} chosen on validation",
         trainable_params=int(params),
         total_params=int(params),
-        test_proba=proba,
         extra_metrics={"val_accuracy": probe.val_accuracy},
         notes=probe.notes,
     )
@@ -153,13 +152,12 @@ def _run_same(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outcome
     total = used_param_count(model.backbone) + sum(p.numel() for p in model.classifier.parameters())
     spec = catalog.get_spec(name)
     ctx.progress(0.95, "baseline done")
-    return Outcome(
-        test_pred=proba.argmax(1),
+    return Outcome.from_proba(
+        proba,
         model=name,
         backend=f"{name} architecture, random init, all layers trained (no transfer, {spec.kind})",
         trainable_params=int(total),
         total_params=int(total),
-        test_proba=proba,
         extra_metrics=result.metrics(),
         notes=list(prepared.notes) + result.notes,
     )

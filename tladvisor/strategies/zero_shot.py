@@ -246,13 +246,12 @@ def run(config: ZeroShotConfig, data: TaskData, ctx: RunContext) -> Outcome:
         np.bincount(test_pred, minlength=len(classes)).max() / max(1, len(test_pred))
     )
     ctx.progress(1.0, "done")
-    return Outcome(
-        test_pred=test_pred,
+    return Outcome.from_proba(
+        test_proba,
         model=name,
         backend=backend,
         trainable_params=0,
         total_params=total,
-        test_proba=test_proba,
         extra_metrics=metrics,
         notes=notes,
     )
