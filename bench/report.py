@@ -10,6 +10,7 @@ from pathlib import Path
 import common  # noqa: F401  (sets offline mode and sys.path first)
 from analysis import MARGIN, crossovers, curves
 from common import ROOT, log, machine_info, parse_args, read_efficiency, read_json
+from data_efficiency import PROMPT_PER_CLASS
 
 TARGET = ROOT / "BENCHMARKS.md"
 ORDER = (
@@ -101,8 +102,8 @@ def efficiency_section(data: dict, charts: dict[str, str]) -> str:
         "Test accuracy, mean ± standard deviation over seeds (n seeds in brackets); every run of a "
         "seed shares one test split. Zero-shot needs no labels (column 0); prompting's columns "
         "are the demonstrations per class in its prompt and it runs on a seeded subset "
-        "(marked *) because SmolLM2 scores every test item on the CPU. "
-        f"Fine-tuning runs use short schedules ({_schedules()}), one seed.",
+        f"of {PROMPT_PER_CLASS} texts a class (marked *) because SmolLM2 scores every test item "
+        f"on the CPU. Fine-tuning runs use short schedules ({_schedules()}).",
         "",
     ]
     all_curves = curves(data)

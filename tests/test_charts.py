@@ -118,10 +118,38 @@ def test_learning_curves_facet_by_curve_name_and_label_runs():
 
 def test_data_efficiency_draws_training_free_runs_as_rules():
     chart = charts.data_efficiency(_runs())
-    lines, rules = chart.layer
-    assert "r5" in set(rules.data["id"]) and "r5" not in set(lines.data["id"])
+    lines, spread, dots, rules = chart.layer
+    assert "r5" not in set(dots.data["id"])
+    assert rules.data.set_index("strategy")["mean"].to_dict() == {"zero_shot": 0.60}
     assert rules.to_dict()["mark"]["type"] == "rule"
     assert lines.to_dict()["encoding"]["x"]["scale"]["type"] == "log"
+    assert spread.to_dict()["mark"]["type"] == "errorbar"
+
+
+def test_data_efficiency_averages_seeds_and_places_prompting_at_its_shots():
+    runs = pd.DataFrame(
+        {
+            "id": ["failed", "a", "b", "c", "p0", "p4a", "p4b"],
+            "strategy": ["lora"] * 4 + ["prompting"] * 3,
+            "accuracy": [None, 0.60, 0.70, 0.80, 0.72, 0.55, 0.65],
+            "train_per_class": [8, 8, 8, 64, 325, 325, 325],
+            "config": [{"seed": 2}, {"seed": 0}, {"seed": 1}, {"seed": 0}]
+            + [{"shots": 0}, {"shots": 4, "seed": 0}, {"shots": 4, "seed": 1}],
+            "user_name": "ada",
+            "model": "m",
+            "dataset_name": "rt",
+        }
+    )
+    lines, _spread, dots, rules = charts.data_efficiency(runs).layer
+    points = lines.data.set_index(["strategy", "labels_per_class"])
+    assert points.loc[("lora", 8.0), "n"] == 2
+    assert points.loc[("lora", 8.0), "mean"] == pytest.approx(0.65)
+    assert points.loc[("lora", 8.0), "std"] == pytest.approx(0.0707107, rel=1e-5)  # sample std
+    assert points.loc[("lora", 64.0), "std"] == 0.0  # one run: no spread
+    # k-shot prompting sits at its demonstrations per class, not at its training pool's size.
+    assert points.loc[("prompting", 4.0), "mean"] == pytest.approx(0.60)
+    assert 325.0 not in set(dots.data["labels_per_class"])
+    assert rules.data.set_index("strategy")["mean"].to_dict() == {"prompting": 0.72}
 
 
 def test_confusion_matrix_cells_hold_the_counts():

@@ -248,37 +248,94 @@ def learning_curves(curves: pd.DataFrame, labels: Mapping[str, str] | None = Non
     )
 
 
+def labels_per_class(runs: pd.DataFrame) -> pd.Series:
+    """Labelled examples per class each run learned from: ``train_per_class`` for the training
+    strategies, the demonstrations per class for prompting (its training rows are only a pool to
+    draw them from), 0 for zero-shot."""
+    used = pd.to_numeric(runs.get("train_per_class"), errors="coerce")
+    if used is None:
+        used = pd.Series(float("nan"), index=runs.index)
+    configs = runs["config"] if "config" in runs else pd.Series([None] * len(runs), runs.index)
+    shots = configs.map(lambda c: float(c.get("shots", 0)) if isinstance(c, dict) else 0.0)
+    used = used.where(runs["strategy"] != "prompting", shots)
+    return used.where(runs["strategy"] != "zero_shot", 0.0)
+
+
+def seed_summary(df: pd.DataFrame, by: Sequence[str], metric: str) -> pd.DataFrame:
+    """Mean, standard deviation (0 for one run), count and mean ± std of ``metric`` per group:
+    repeated seeds of one setting become one point with an error bar."""
+    grouped = df.groupby(list(by), dropna=False)[metric]
+    out = grouped.agg(mean="mean", std="std", n="size").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    out["low"], out["high"] = out["mean"] - out["std"], out["mean"] + out["std"]
+    return out
+
+
 def data_efficiency(runs: pd.DataFrame, metric: str = "accuracy") -> alt.LayerChart:
-    """``metric`` against labelled examples per class (log axis), one line per strategy;
-    training-free strategies (zero-shot, prompting) as horizontal rules at their accuracy."""
-    df = _frame(runs, ["train_per_class", metric])
-    free = df[df["strategy"].isin(TRAINING_FREE)]
-    trained = df[~df["strategy"].isin(TRAINING_FREE) & (df["train_per_class"] > 0)]
+    """``metric`` against labelled examples per class (log axis): per strategy the mean over
+    seeds as a line with ± one standard deviation as error bars, each run as a faint dot; runs that
+    used no labels (zero-shot, zero-shot prompting) as dashed horizontal rules at their mean."""
+    df = _frame(runs.assign(labels_per_class=labels_per_class(runs)), [metric, "labels_per_class"])
+    free = df[df["labels_per_class"] <= 0]
+    trained = df[df["labels_per_class"] > 0]
+    keys = ["dataset_name", "strategy"]
+    points = seed_summary(trained, [*keys, "labels_per_class"], metric)
     x = alt.X(
-        "train_per_class:Q",
-        title=f"{label('train_per_class')} (log scale)",
+        "labels_per_class:Q",
+        title="Labelled examples per class (log scale; prompting: demonstrations)",
         scale=alt.Scale(type="log"),
     )
-    y = alt.Y(
-        f"{metric}:Q",
-        title=label(metric),
-        scale=alt.Scale(zero=False),
-        axis=alt.Axis(format=".3~f"),
-    )
+    y_title = f"{label(metric)}, mean ± std over seeds"
+    y_axis = alt.Axis(format=".3~f")
+    summary_tips = [
+        alt.Tooltip("strategy:N"),
+        alt.Tooltip("dataset_name:N", title="data set"),
+        alt.Tooltip("labels_per_class:Q", title="per class"),
+        alt.Tooltip("mean:Q", title=f"mean {metric}", format=".3f"),
+        alt.Tooltip("std:Q", title="std", format=".3f"),
+        alt.Tooltip("n:Q", title="runs"),
+    ]
+    color = alt.Color("strategy:N")
     lines = (
-        alt.Chart(trained)
+        alt.Chart(points)
         .mark_line(point=True)
-        .encode(x=x, y=y, color="strategy:N", tooltip=_tooltips(["train_per_class", metric]))
+        .encode(
+            x=x,
+            y=alt.Y("mean:Q", title=y_title, scale=alt.Scale(zero=False), axis=y_axis),
+            color=color,
+            detail="dataset_name:N",
+            tooltip=summary_tips,
+        )
+    )
+    spread = (
+        alt.Chart(points)
+        .mark_errorbar(ticks=True)
+        .encode(x=x, y=alt.Y("low:Q", title=y_title), y2="high:Q", color=color)
+    )
+    dots = (
+        alt.Chart(trained)
+        .mark_circle(size=20, opacity=0.35)
+        .encode(
+            x=x,
+            y=alt.Y(f"{metric}:Q", title=y_title),
+            color=color,
+            tooltip=_tooltips(["labels_per_class", metric]),
+        )
     )
     rules = (
-        alt.Chart(free)
+        alt.Chart(seed_summary(free, keys, metric))
         .mark_rule(strokeDash=[6, 4], size=2)
-        .encode(y=y, color="strategy:N", tooltip=_tooltips([metric]))
+        .encode(
+            y=alt.Y("mean:Q", title=y_title),
+            color=color,
+            tooltip=summary_tips[:2] + summary_tips[3:],
+        )
     )
     title = alt.Title(
-        "Data efficiency", subtitle="Dashed rules: training-free strategies (need no labels)"
+        "Data efficiency",
+        subtitle="Dashed rules: strategies that used no labels (zero-shot, 0-shot prompting)",
     )
-    return alt.layer(lines, rules).properties(title=title, height=340)
+    return alt.layer(lines, spread, dots, rules).properties(title=title, height=340)
 
 
 def confusion_matrix(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> alt.LayerChart:
