@@ -33,12 +33,16 @@ def reviews() -> data.Dataset:
 
 @pytest.fixture(scope="module")
 def filled_db(tmp_path_factory, reviews) -> Path:
-    """Two real finished runs (ada, bob) with different training sizes, and one failed (bob)."""
+    """Real finished runs (ada, bob) with different training sizes, a no-transfer baseline beside
+    ada's (two strategies at one budget: the advice check has something to judge), and one failed
+    run (bob)."""
     path = tmp_path_factory.mktemp("store") / "runs.duckdb"
     with Store(path) as store:
         for user, settings in (("ada", {"max_train": 40}), ("bob", {"max_train": 80, "seed": 1})):
             report = execute(store, reviews, "feature_extraction", settings, user=user)
             assert report.status == "done", report.error
+        baseline = execute(store, reviews, "scratch", {"max_train": 40}, user="ada")
+        assert baseline.status == "done", baseline.error
         failed = execute(
             store, reviews, "feature_extraction", {"model": "hf:/no/such/folder"}, user="bob"
         )
@@ -252,7 +256,14 @@ def test_compare_page_charts_real_runs_and_filters_by_person(app, filled_db):
     specs = _charts(at)
     assert len(specs) >= 4
     text = json.dumps(specs)
-    for needle in ("by strategy", "Pareto", "LogME", "Data efficiency", "Confusion matrix"):
+    for needle in (
+        "by strategy",
+        "Pareto",
+        "LogME",
+        "Data efficiency",
+        "Confusion matrix",
+        "Was the advice right?",
+    ):
         assert needle in text, needle
     table = at.dataframe[0].value
     assert set(table["user_name"]) == {"ada", "bob"} and set(table["status"]) == {"done"}
@@ -277,6 +288,7 @@ def test_csv_export_neutralises_formula_cells():
 def test_detail_page_follows_the_url_and_only_the_owner_can_delete(app, filled_db, tmp_path):
     with Store(filled_db) as store:
         runs = store.list_runs(user="ada")
+        total = len(store.list_runs())
     run_id = runs["id"].iloc[0]
     at = app(filled_db)
     at.query_params["run"] = run_id
@@ -301,7 +313,7 @@ def test_detail_page_follows_the_url_and_only_the_owner_can_delete(app, filled_d
     _no_exception(at)
     with Store(copy) as store:
         assert store.get_run(run_id) is None
-        assert len(store.list_runs()) == 2
+        assert len(store.list_runs()) == total - 1
 
 
 def test_detail_page_shows_a_failed_run_in_plain_words(app, filled_db):

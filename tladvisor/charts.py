@@ -427,3 +427,49 @@ def per_class_scores(per_class: Sequence[Mapping[str, Any]]) -> alt.Chart:
         )
         .properties(width=320, height=60, title="Per-class scores")
     )
+
+
+def advice_check(check: pd.DataFrame) -> alt.FacetChart:
+    """The advisor's pick against the best strategy measured, per budget (``advice_check``
+    frame): a filled dot for the best mean accuracy, a ring for the advised strategy's, a line
+    between them (the accuracy lost); red where the advice lost more than a point."""
+    df = check.dropna(subset=["best_accuracy"]).copy()
+    df["verdict"] = "advised strategy not run at this budget"
+    df.loc[df["lost"] <= 0.01, "verdict"] = "within 1 point of the best"
+    df.loc[df["lost"] > 0.01, "verdict"] = "lost more than 1 point"
+    x = alt.X("per_class:O", title="Labelled examples per class")
+    tips = [
+        alt.Tooltip("dataset_name:N", title="data set"),
+        alt.Tooltip("per_class:O", title="per class"),
+        alt.Tooltip("best:N", title="best measured"),
+        alt.Tooltip("best_accuracy:Q", title="its accuracy", format=".3f"),
+        alt.Tooltip("advised:N", title="advisor's pick"),
+        alt.Tooltip("advised_accuracy:Q", title="its accuracy", format=".3f"),
+        alt.Tooltip("lost:Q", title="accuracy lost", format=".3f"),
+    ]
+    verdicts = [
+        "within 1 point of the best",
+        "lost more than 1 point",
+        "advised strategy not run at this budget",
+    ]
+    color = alt.Color(
+        "verdict:N",
+        title=None,
+        scale=alt.Scale(domain=verdicts, range=["#2ca02c", "#d62728", "#9e9e9e"]),
+    )
+    base = alt.Chart(df).encode(x=x, tooltip=tips)
+    y = alt.Y("best_accuracy:Q", title="Accuracy (test)", scale=alt.Scale(zero=False))
+    gap = base.mark_rule(size=2).encode(y=y, y2="advised_accuracy:Q", color=color)
+    best = base.mark_circle(size=90).encode(y=y, color=color)
+    advised = base.mark_point(size=90, shape="diamond", filled=False).encode(
+        y="advised_accuracy:Q", color=color
+    )
+    title = alt.Title(
+        "Was the advice right?",
+        subtitle="Dot: best strategy measured. Diamond: the advisor's pick at that budget.",
+    )
+    return (
+        alt.layer(gap, best, advised)
+        .facet(column=alt.Column("dataset_name:N", title=None))
+        .properties(title=title)
+    )

@@ -169,6 +169,13 @@ def list_runs(
     )
 
 
+@st.cache_data(ttl=5, show_spinner=False)
+def datasets_by_name(path: str) -> dict[str, dict[str, Any]]:
+    """Stored data sets by name (the newest of two with one name), as plain dicts."""
+    frame = get_store(path).list_datasets()
+    return {row["name"]: row for row in reversed(frame.to_dict("records"))}
+
+
 @st.cache_data(ttl=2, show_spinner=False)
 def get_run(path: str, run_id: str) -> dict[str, Any] | None:
     return get_store(path).get_run(run_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tladvisor import charts, ui_state
+from tladvisor import advice_check, charts, ui_state
 
 ui_state.page_setup()
 
@@ -117,6 +117,18 @@ else:
         details = done.set_index("id").at[picked, "details"] or {}
         if details.get("confusion"):
             st.altair_chart(charts.confusion_matrix(details["classes"], details["confusion"]))
+
+    check = advice_check.check_advice(
+        done, ui_state.datasets_by_name(path), gpu_memory_gb=ui_state.gpu_memory_gb(), metric=metric
+    )
+    if not check.empty and (check["strategies_measured"] > 1).any():
+        st.altair_chart(charts.advice_check(check))
+        st.caption(
+            "The advisor's pick for a task of each size (its counts, and the probe accuracy a "
+            "feature-extraction run logged there) against the best strategy these runs measured. "
+            "Domain unusualness is not stored with runs, so the rules that need it are silent "
+            "here; `make bench` measures the full version (BENCHMARKS.md, part 2)."
+        )
 
     chosen = st.multiselect(
         "Learning curves of", list(labels), default=list(labels)[:3], format_func=labels.get,
