@@ -267,6 +267,31 @@ def regret_section(regret: dict, chart: str | None) -> str:
     return "\n".join(out)
 
 
+def _small_budget_notes(t: dict) -> list[str]:
+    """Why a ranking fails where it does: how far apart the candidates' accuracies are."""
+    notes = []
+    for d in t["datasets"]:
+        for budget, taus in d["taus"].items():
+            tau = (taus.get("logme") or {}).get("kendall_tau")
+            if tau is None or tau > 0:
+                continue
+            accs = [r["accuracy"] for r in d["rows"] if r["per_class"] == budget]
+            pretrained = [
+                r["accuracy"]
+                for r in d["rows"]
+                if r["per_class"] == budget and "random" not in r["candidate"]
+            ]
+            notes.append(
+                f"At {budget} per class on {d['dataset']} LogME's tau is {num(tau)}: the "
+                f"candidates' test accuracies span {pct(min(accs))}-{pct(max(accs))} "
+                f"(pretrained depths {pct(min(pretrained))}-{pct(max(pretrained))}), so the "
+                "ranking to recover is mostly noise, and with fewer training rows than feature "
+                "dimensions the scores have little to measure. Rank candidates from the largest "
+                "labelled set you have."
+            )
+    return [*notes, ""] if notes else []
+
+
 def transfer_section(t: dict, chart: str | None, out: Path) -> str:
     from transferability import finetune_seconds, runs_table
 
@@ -319,6 +344,7 @@ def transfer_section(t: dict, chart: str | None, out: Path) -> str:
         ),
         "",
     ]
+    out += _small_budget_notes(t)
     if chart:
         out += [f"![LogME against accuracy]({chart})", ""]
     runs = t.get("runs") or []

@@ -59,3 +59,23 @@ def test_every_script_runs_quick_and_the_report_is_written(tmp_path):
     _run("report.py", tmp_path)
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "## 1. Data efficiency" in text and "## 4. Cost" in text
+
+
+def test_collect_runs_gathers_every_database_beside_the_main_one(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    from common import collect_runs
+
+    from tladvisor.store import Store
+
+    for name, user in (("bench.duckdb", "main"), ("cost.duckdb", "cost"), ("other.duckdb", "x")):
+        with Store(tmp_path / name) as store:
+            store.upsert_dataset("fp", "d", "text", 4, {"a": 2, "b": 2})
+            run_id = store.create_run(
+                user=user, dataset_fingerprint="fp", strategy="lora", model="m", config={}, seed=0
+            )
+            store.start_run(run_id, device="cpu", precision="fp32")
+            store.finish_run(run_id, metrics=[("accuracy", 0.5, "test")], backend="b", details={})
+    assert collect_runs(tmp_path / "bench.duckdb") == 2
+    assert collect_runs(tmp_path / "bench.duckdb") == 0  # nothing twice
+    with Store(tmp_path / "bench.duckdb") as store:
+        assert store.users() == ["cost", "main", "x"]

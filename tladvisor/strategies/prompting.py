@@ -61,7 +61,12 @@ class PromptingConfig(StrategyConfig):
 
     shots: int = field(
         default=0,
-        metadata={"help": "demonstrations per class from the training split (0: zero-shot)"},
+        metadata={
+            "help": "demonstrations per class from the training split (0: zero-shot). With the "
+            "packaged SmolLM2-135M, 1-4 demonstrations a class scored below zero-shot on Rotten "
+            "Tomatoes (BENCHMARKS.md, part 1): a model this small copies the prompt's answers "
+            "instead of reading the text. Larger LMs behind llm_url are the ones that gain."
+        },
     )
     calibration: str = field(
         default="content_free",
