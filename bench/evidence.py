@@ -27,6 +27,39 @@ def _weight(gap: float) -> float:
     return 2.0 if abs(gap) >= STRONG_GAP else 1.0
 
 
+def _finetune_bands(name: str, modality: str, c: dict, kt: int) -> dict[str, dict]:
+    """Fine-tuning ahead of the probe from ``kt`` on: one entry per band of budgets, weight 1
+    while the gap is under STRONG_GAP and 2 from the budget where it stays at or above it."""
+    gaps = c["tuned_minus_fe"]
+    ks = sorted(k for k in gaps if k >= kt)
+    strong = next((k for k in ks if all(gaps[j] >= STRONG_GAP for j in ks if j >= k)), None)
+    bands = [(kt, strong), (strong, None)] if strong not in (None, kt) else [(kt, None)]
+    entries = {}
+    for lo, hi in bands:
+        if lo is None:
+            continue
+        inside = [k for k in ks if k >= lo and (hi is None or k < hi)]
+        best = c["best_tuned_strategy"][inside[-1]]
+        low, high = min(gaps[k] for k in inside), max(gaps[k] for k in inside)
+        spread = f"{100 * low:.1f}" + (f"-{100 * high:.1f}" if high > low else "")
+        key = f"{modality}_finetune_beats_probe" + ("_widely" if lo == strong else "")
+        where = (
+            f"from {lo} examples per class on"
+            if hi is None
+            else f"between {lo} and {inside[-1]} examples per class"
+        )
+        entries[key] = {
+            "text": f"On the bundled {name} sample fine-tuning ({best} best) beat the linear "
+            f"probe by {spread} points {where}.",
+            "favour": best,
+            "weight": _weight(low),
+            "modality": modality,
+            "per_class_min": lo,
+            "per_class_max": None if hi is None else hi - 1,  # the bands meet: no gap between
+        }
+    return entries
+
+
 def derive(data: dict) -> dict[str, dict]:
     entries: dict[str, dict] = {}
     all_curves = curves(data)
@@ -48,12 +81,14 @@ def derive(data: dict) -> dict[str, dict]:
         )
         k = first_k_from_which(fe, lambda _, a=free_acc: a) if free_acc is not None else None
         if zs is not None and k is not None:
+            # Counted against the training-free path, not for the probe: from k on, whether a
+            # probe or a fine-tuned model is best is a separate finding (below).
             entries[f"{modality}_probe_beats_{free}"] = {
                 "text": f"On the bundled {name} sample a linear probe on frozen {model} features "
                 f"beat {free} ({free_acc:.2f}) from {k} labelled examples per class on "
                 f"({fe[k]['mean']:.2f} at {k}, mean of {fe[k]['n']} seeds).",
-                "favour": "feature_extraction",
-                "weight": _weight(fe[k]["mean"] - free_acc),
+                "favour": free,
+                "weight": -_weight(fe[k]["mean"] - free_acc),
                 "modality": modality,
                 "per_class_min": k,
             }
@@ -99,15 +134,7 @@ def derive(data: dict) -> dict[str, dict]:
                     "per_class_max": hi,
                 }
             else:
-                best = c["best_tuned_strategy"][kt]
-                entries[f"{modality}_finetune_beats_probe"] = {
-                    "text": f"On the bundled {name} sample {best} beat the linear probe by "
-                    f"{100 * gaps[kt]:.1f} points from {kt} examples per class on.",
-                    "favour": best,
-                    "weight": _weight(gaps[kt]),
-                    "modality": modality,
-                    "per_class_min": kt,
-                }
+                entries.update(_finetune_bands(name, modality, c, kt))
         ks_scratch = c.get("scratch_minus_fe") or {}
         ahead = sorted(k for k, g in ks_scratch.items() if g > MARGIN)
         if ahead:
