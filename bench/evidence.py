@@ -16,6 +16,7 @@ from __future__ import annotations
 import common  # noqa: F401  (sets offline mode and sys.path first)
 from analysis import MARGIN, crossovers, curves, first_k_from_which
 from common import ROOT, log, parse_args, read_efficiency, write_json
+from regret import unusualness_scores
 
 NAME = "evidence"
 EVIDENCE_PATH = ROOT / "data" / "evidence.json"
@@ -159,6 +160,20 @@ def derive(data: dict) -> dict[str, dict]:
     return entries
 
 
+def _scope_by_unusualness(entries: dict[str, dict], scores: dict[str, float | None]) -> None:
+    """Scope each entry to the kind of domain its sample measured as (familiar or unusual): the
+    reviews' findings misfired on ROT13 text, which the advisor can tell apart."""
+    from tladvisor.decision import UNUSUAL_THRESHOLD
+
+    for name, (modality, _model) in BUNDLED.items():
+        u = scores.get(name)
+        if u is None:
+            continue
+        for entry in entries.values():
+            if entry["modality"] == modality and f"bundled {name} sample" in entry["text"]:
+                entry["unusual"] = u >= UNUSUAL_THRESHOLD
+
+
 def run(quick: bool, out, write_advisor_file: bool = True) -> dict:
     data = read_efficiency(out)
     if not data:
@@ -166,6 +181,7 @@ def run(quick: bool, out, write_advisor_file: bool = True) -> dict:
             "run bench/data_efficiency.py first: bench/out/data_efficiency.json is missing"
         )
     entries = derive(data)
+    _scope_by_unusualness(entries, unusualness_scores(data, quick, out))
     write_json(out, NAME, entries)
     if write_advisor_file and not quick:
         import json

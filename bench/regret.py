@@ -3,7 +3,8 @@
 For every (data set, labelled examples per class) of ``bench/data_efficiency.py`` the advisor gets
 the profile a user's upload would give it on this CPU-only machine: the counts, the domain
 unusualness measured by ``tladvisor.unusualness`` and, in the "profiled" mode, the probe accuracy
-cross-validated on the training rows only (never the test split). Its pick is compared with the
+cross-validated on the training rows only (never the test split), the no-transfer baseline's on
+the same rows and, for text, zero-shot label similarity on them. Its pick is compared with the
 best mean accuracy measured at that budget: accuracy lost, how often it is within 1 point, and
 the compute saved against running every strategy measured there. Each mode is scored twice: on
 the seed rules alone, and with the measured evidence of ``data/evidence.json``.
@@ -102,6 +103,32 @@ def baseline_accuracies(data: dict, quick: bool) -> dict[tuple[str, int], float]
     return out
 
 
+def zero_shot_accuracies(data: dict, quick: bool) -> dict[tuple[str, int], float]:
+    """What the profiler measures zero-shot with (text label similarity, no training) on the
+    training rows of each budget; none below its ZERO_SHOT_MIN_ROWS, none for images."""
+    import numpy as np
+
+    from tladvisor import catalog, embeddings
+    from tladvisor.data import split_dataset
+    from tladvisor.profile import ZERO_SHOT_MIN_ROWS
+    from tladvisor.strategies.zero_shot import text_zero_shot_predictions
+
+    wanted = set(probe_accuracies(data))
+    out: dict[tuple[str, int], float] = {}
+    for ds in load_datasets(quick):
+        if ds.modality != "text":
+            continue
+        model = catalog.default_model("text")
+        feats = embeddings.encode(ds, model, device="cpu").features
+        encode = catalog.load(model, device="cpu").encode
+        pred = text_zero_shot_predictions(encode, feats, ds.classes)
+        for name, k in sorted(w for w in wanted if w[0] == ds.name):
+            rows = split_dataset(ds, seed=0, max_train=max_train_for(k, len(ds.classes))).train
+            if len(rows) >= ZERO_SHOT_MIN_ROWS:
+                out[(name, k)] = float(np.mean(pred[rows] == ds.label_ids()[rows]))
+    return out
+
+
 def evaluate(
     data: dict, unusual: dict, evidence_sets: dict[str, dict], quick: bool = False
 ) -> dict:
@@ -110,6 +137,7 @@ def evaluate(
     info = {d["name"]: d for d in data["datasets"]}
     probes = probe_accuracies(data)
     baselines = baseline_accuracies(data, quick)
+    zero_shots = zero_shot_accuracies(data, quick)
     rows = []
     for name, curve in curves(data).items():
         if name not in info:
@@ -132,6 +160,7 @@ def evaluate(
                     gpu_memory_gb=0.0,
                     probe_accuracy=probes.get((name, k)) if mode == "profiled" else None,
                     baseline_accuracy=baselines.get((name, k)) if mode == "profiled" else None,
+                    zero_shot_accuracy=zero_shots.get((name, k)) if mode == "profiled" else None,
                 )
                 for label, evidence in evidence_sets.items():
                     t0 = time.perf_counter()

@@ -71,6 +71,9 @@ TEST_CASES = [
     ("probe-beats-zero-shot", dict(modality="text", n_labeled=100, n_classes=4, zero_shot_accuracy=0.4, probe_accuracy=0.8), S.FEATURE_EXTRACTION, ["profile.probe_beats_zero_shot"]),
     ("zero-shot-high", dict(modality="text", n_labeled=200, n_classes=4, zero_shot_accuracy=0.9), S.ZERO_SHOT, ["profile.zero_shot_high"]),
     ("zero-shot-weak", dict(modality="text", n_labeled=0, n_classes=4, zero_shot_accuracy=0.27), S.PROMPTING, ["profile.zero_shot_weak"]),
+    # ROT13 reviews at 64 a class (BENCHMARKS.md): without the measured zero-shot the advisor sent
+    # them to prompting (0.44 measured); label similarity at chance counts against prompting too.
+    ("zero-shot-weak-unusual-text", dict(modality="text", n_labeled=128, n_classes=2, domain_unusualness=0.86, unusualness_measured=True, gpu_memory_gb=0.0, probe_accuracy=0.55, baseline_accuracy=0.6, zero_shot_accuracy=0.48), S.FEATURE_EXTRACTION, ["profile.zero_shot_weak", "profile.probe_beats_zero_shot"]),
 ]  # fmt: skip
 
 
@@ -293,6 +296,26 @@ def test_benchmark_evidence_adds_measured_reason(monkeypatch: pytest.MonkeyPatch
     measured = [r for r in rec.reasons if r.rule.startswith("measured.")]
     assert [r.rule for r in measured] == ["measured.probe_beats_prompting"]
     assert measured[0].source.startswith("BENCHMARKS.md")
+
+
+def test_evidence_scoped_to_familiar_data_stays_silent_on_unusual_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    finding = Evidence(
+        name="reviews_prompting", text="x", favour=S.SCRATCH, weight=9.0, unusual=False
+    )
+    monkeypatch.setattr(decision, "EVIDENCE", {finding.name: finding})
+
+    def fired(u: float | None) -> bool:
+        profile = TaskProfile(
+            "text", 128, 2, domain_unusualness=u, unusualness_measured=u is not None
+        )
+        return "measured.reviews_prompting" in _rules(recommend(profile))
+
+    assert fired(0.16) and fired(None)  # familiar, or not measured: the finding may apply
+    assert not fired(0.86)  # ROT13-like text: measured on other data, so silent
+    with pytest.raises(ValueError, match="unusual"):
+        Evidence(name="bad", text="x", favour=S.SCRATCH, unusual="no")  # type: ignore[arg-type]
 
 
 def test_load_evidence_file(tmp_path: Path) -> None:

@@ -236,6 +236,33 @@ def test_measuring_2000_text_rows_completes(rotten_profile) -> None:
     json.dumps(prof.to_dict())
 
 
+def test_zero_shot_is_measured_on_text_and_a_users_figure_wins(rotten_profile, mnist_profile):
+    # MiniLM label similarity on review snippets: 0.655 on the benchmark's test split.
+    assert 0.6 < rotten_profile.probe.zero_shot_accuracy < 0.75
+    assert rotten_profile.to_task_profile(gpu_memory_gb=0.0).zero_shot_accuracy == pytest.approx(
+        rotten_profile.probe.zero_shot_accuracy, abs=1e-4
+    )
+    told = rotten_profile.to_task_profile(gpu_memory_gb=0.0, zero_shot_accuracy=0.9)
+    assert told.zero_shot_accuracy == 0.9
+    assert mnist_profile.probe.zero_shot_accuracy is None  # images: not measured
+    assert mnist_profile.to_task_profile(gpu_memory_gb=0.0).zero_shot_accuracy is None
+
+
+def test_zero_shot_at_chance_on_rot13_keeps_the_advice_off_prompting() -> None:
+    """ROT13 reviews keep every label but no English: label similarity falls to chance, and the
+    advisor stops sending the data to prompting (SmolLM2 scored 0.44 there, BENCHMARKS.md)."""
+    import codecs
+
+    reviews = subset(load_sample("rotten_tomatoes"), per_class=150, skip=300)
+    items = [codecs.encode(t, "rot13") for t in reviews.items]
+    rot13 = make_dataset(items, list(reviews.labels), "text")
+    prof = measure_profile(rot13, unusualness=False)
+    assert prof.probe.zero_shot_accuracy < 0.6  # chance is 0.5; plain English scores ~0.65
+    rec = recommend(prof.to_task_profile(gpu_memory_gb=0.0))
+    assert rec.strategy.value not in ("prompting", "zero_shot")
+    assert "profile.zero_shot_weak" in [r.rule for r in rec.reasons]
+
+
 def test_ordinary_english_scores_below_code_and_numbers(rotten_profile) -> None:
     english = rotten_profile.unusualness
     code = u.measure(held_out_code(), "text")

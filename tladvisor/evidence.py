@@ -14,8 +14,13 @@ File shape (a JSON object keyed by entry name; every key but ``text`` and ``favo
         "weight": 1.5,
         "modality": "text",
         "n_labeled_min": 16, "n_labeled_max": null,
-        "per_class_min": 8, "per_class_max": null
+        "per_class_min": 8, "per_class_max": null,
+        "unusual": false
       }
+
+``unusual`` scopes a finding to the kind of domain it was measured on: ``false`` for data the
+profiler measured as familiar (a finding on English reviews says nothing about ROT13 text),
+``true`` for data measured unusual, ``null`` for either. An unmeasured domain matches any entry.
     }
 
 Stdlib only, like the decision engine that imports it.
@@ -53,6 +58,7 @@ class Evidence:
     n_labeled_max: int | None = None
     per_class_min: int | None = None
     per_class_max: int | None = None
+    unusual: bool | None = None  # measured on unusual (True) / familiar (False) data; None: any
 
     def __post_init__(self) -> None:
         if not self.name or not self.text:
@@ -68,6 +74,10 @@ class Evidence:
             raise ValueError(
                 f"evidence {self.name!r}: modality={self.modality!r}; use 'text', 'image' or null"
             )
+        if self.unusual is not None and not isinstance(self.unusual, bool):
+            raise ValueError(
+                f"evidence {self.name!r}: unusual={self.unusual!r}; use true, false or null"
+            )
         for key in _BOUNDS:
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -75,9 +85,14 @@ class Evidence:
                     f"evidence {self.name!r}: {key}={value!r} must be an integer or null"
                 )
 
-    def applies(self, modality: str, n_labeled: int, per_class: int) -> bool:
-        """Whether the finding covers a task of this modality, size and smallest-class count."""
+    def applies(
+        self, modality: str, n_labeled: int, per_class: int, unusual: bool | None = None
+    ) -> bool:
+        """Whether the finding covers a task of this modality, size and smallest-class count,
+        and (when the task's domain was measured: ``unusual`` not None) this kind of domain."""
         if self.modality is not None and modality != self.modality:
+            return False
+        if self.unusual is not None and unusual is not None and unusual != self.unusual:
             return False
         checks = (
             (self.n_labeled_min, n_labeled, 1),
@@ -97,7 +112,7 @@ class Evidence:
     def from_dict(cls, name: str, data: dict[str, Any]) -> Evidence:
         if not isinstance(data, dict):
             raise ValueError(f"evidence {name!r} must be a JSON object, got {type(data).__name__}")
-        allowed = {"text", "favour", "weight", "modality", *_BOUNDS}
+        allowed = {"text", "favour", "weight", "modality", "unusual", *_BOUNDS}
         unknown = sorted(set(data) - allowed - {"name"})
         if unknown:
             raise ValueError(

@@ -28,6 +28,7 @@ PROBE_SHOTS = 8  # at least this many a class (SetFit, Tunstall et al. 2022: 8 a
 PROBE_TRAIN_ROWS = 128
 PROBE_EVAL_CAP = 200  # held-out rows scored: +-3.5 points of accuracy at 1 sigma, ~2 s of encoding
 PROBE_K = 5  # kNN neighbours (fewer when there are fewer shots)
+ZERO_SHOT_MIN_ROWS = 20
 SEED = 0
 # The answers a user gives (the profiler cannot measure them), forwarded to TaskProfile.
 USER_FIELDS = (
@@ -78,6 +79,9 @@ class Probe:
     linear_accuracy: float
     chance: float  # accuracy of always predicting the majority class of the evaluation rows
     baseline_accuracy: float | None = None  # no-transfer TF-IDF / pixel model on the same rows
+    # Label-name similarity (the text zero-shot strategy) on every probed row: no training, so all
+    # rows count. None for images, and under ZERO_SHOT_MIN_ROWS rows (too noisy to act on).
+    zero_shot_accuracy: float | None = None
 
     @property
     def best(self) -> float:
@@ -118,6 +122,9 @@ class MeasuredProfile:
             )
         if "gpu_memory_gb" not in answers:
             answers["gpu_memory_gb"] = detect_gpu_memory_gb()
+        if answers.get("zero_shot_accuracy") is None and self.probe is not None:
+            measured = self.probe.zero_shot_accuracy  # the user's own figure wins
+            answers["zero_shot_accuracy"] = None if measured is None else round(measured, 4)
         u = self.unusualness
         return TaskProfile(
             modality=self.modality,
@@ -310,9 +317,24 @@ def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe |
     majority = np.bincount(y[n_train:]).max() / len(evaluate)
     baseline = baseline_accuracy(dataset.modality, items[:n_train], y[:n_train], items[n_train:],
                                  y[n_train:])  # fmt: skip
+    zero_shot = None
+    if dataset.modality == "text" and len(rows) >= ZERO_SHOT_MIN_ROWS:
+        zero_shot = text_zero_shot_accuracy(model_name, feats, y, dataset.classes, device)
     return Probe(
-        model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority), baseline
-    )
+        model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority), baseline,
+        zero_shot,
+    )  # fmt: skip
+
+
+def text_zero_shot_accuracy(
+    model_name: str, features: np.ndarray, y: np.ndarray, classes: list[str], device: str | None
+) -> float:
+    """Accuracy of the text zero-shot strategy (label-name similarity) on encoded rows."""
+    from tladvisor import catalog
+    from tladvisor.strategies.zero_shot import text_zero_shot_predictions
+
+    encoder = catalog.load(model_name, device=device)
+    return float(np.mean(text_zero_shot_predictions(encoder.encode, features, classes) == y))
 
 
 def baseline_accuracy(

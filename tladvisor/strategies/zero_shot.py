@@ -175,6 +175,15 @@ def cosine_softmax(features: np.ndarray, prototypes: np.ndarray, scale: float) -
     return e / e.sum(axis=1, keepdims=True)
 
 
+def text_zero_shot_predictions(
+    encode: Callable[[list[str]], np.ndarray], features: np.ndarray, classes: Sequence[str]
+) -> np.ndarray:
+    """Class index per row of text ``features``: the nearest class-name prototype (the zero-shot
+    strategy's default templates, no descriptions). What the profiler measures zero-shot with."""
+    protos = class_prototypes(encode, [class_text(c) for c in classes], TEXT_TEMPLATES)
+    return (_normalise(np.asarray(features, np.float64)) @ protos.T).argmax(axis=1)
+
+
 def conse_scores(
     source_probs: np.ndarray, source_emb: np.ndarray, target_emb: np.ndarray, top_t: int
 ) -> np.ndarray:
