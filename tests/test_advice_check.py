@@ -81,6 +81,6 @@ def test_advice_check_chart_colours_each_verdict():
     assert verdicts == {
         1: "within 1 point of the best",
         8: "lost more than 1 point",
-        64: "advised strategy not run at this budget",
+        64: "advised strategy not run here",
     }
     assert chart.to_dict()["facet"]["column"]["field"] == "dataset_name"

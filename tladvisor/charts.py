@@ -434,7 +434,7 @@ def advice_check(check: pd.DataFrame) -> alt.FacetChart:
     frame): a filled dot for the best mean accuracy, a ring for the advised strategy's, a line
     between them (the accuracy lost); red where the advice lost more than a point."""
     df = check.dropna(subset=["best_accuracy"]).copy()
-    df["verdict"] = "advised strategy not run at this budget"
+    df["verdict"] = "advised strategy not run here"
     df.loc[df["lost"] <= 0.01, "verdict"] = "within 1 point of the best"
     df.loc[df["lost"] > 0.01, "verdict"] = "lost more than 1 point"
     x = alt.X("per_class:O", title="Labelled examples per class")
@@ -450,12 +450,13 @@ def advice_check(check: pd.DataFrame) -> alt.FacetChart:
     verdicts = [
         "within 1 point of the best",
         "lost more than 1 point",
-        "advised strategy not run at this budget",
+        "advised strategy not run here",
     ]
     color = alt.Color(
         "verdict:N",
         title=None,
         scale=alt.Scale(domain=verdicts, range=["#2ca02c", "#d62728", "#9e9e9e"]),
+        legend=alt.Legend(labelLimit=320),
     )
     base = alt.Chart(df).encode(x=x, tooltip=tips)
     y = alt.Y("best_accuracy:Q", title="Accuracy (test)", scale=alt.Scale(zero=False))
@@ -470,6 +471,7 @@ def advice_check(check: pd.DataFrame) -> alt.FacetChart:
     )
     return (
         alt.layer(gap, best, advised)
+        .properties(width=alt.Step(40), height=300)
         .facet(column=alt.Column("dataset_name:N", title=None))
         .properties(title=title)
     )
