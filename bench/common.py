@@ -141,6 +141,24 @@ def collect_runs(db: Path) -> int:
     return added
 
 
+def prune_stale_runs(db: Path, out: Path) -> int:
+    """Delete the benchmark's runs that no current result file names (left by earlier, resumed
+    or re-run sessions), so the dashboard shows what BENCHMARKS.md reports; return how many."""
+    keep = set()
+    for name, key in (("data_efficiency", "rows"), ("cost", "finetune")):
+        keep |= {r.get("run_id") for r in (read_json(out, name) or {}).get(key) or []}
+    store = open_store(db)
+    try:
+        runs = store.list_runs(user=BENCH_USER)
+        stale = [run_id for run_id in runs["id"] if run_id not in keep]
+        for run_id in stale:
+            store.delete_run(run_id, user=BENCH_USER)
+    finally:
+        store.close()
+    log(f"{len(stale)} stale benchmark runs deleted from {db.name}")
+    return len(stale)
+
+
 def run_one(
     store: Any,
     dataset: Any,

@@ -101,6 +101,7 @@ def one_finetune(strategy: str, quick: bool, db: Path) -> dict:
     if not epoch_s and 1 in ends and 1 in starts:
         epoch_s = [ends[1] - starts[1]]
     return {
+        "run_id": report.run_id,
         "strategy": strategy,
         "status": report.status,
         "error": report.error,

@@ -16,7 +16,7 @@ import plots
 import regret
 import report
 import transferability
-from common import CHART_DIR, collect_runs, log, parse_args
+from common import CHART_DIR, collect_runs, log, parse_args, prune_stale_runs
 
 
 def main(quick: bool, db, out) -> None:
@@ -24,7 +24,7 @@ def main(quick: bool, db, out) -> None:
         ("data efficiency", lambda: data_efficiency.run(quick, db, out)),
         ("transferability", lambda: transferability.run(quick, db, out)),
         ("cost", lambda: cost.run(quick, db, out)),
-        ("one database", lambda: collect_runs(db)),
+        ("one database", lambda: (collect_runs(db), prune_stale_runs(db, out))),
         ("evidence", lambda: evidence.run(quick, out)),
         ("regret", lambda: regret.run(quick, db, out)),
         ("charts", lambda: plots.run(quick, out, out / "charts" if quick else CHART_DIR)),

@@ -79,3 +79,26 @@ def test_collect_runs_gathers_every_database_beside_the_main_one(tmp_path):
     assert collect_runs(tmp_path / "bench.duckdb") == 0  # nothing twice
     with Store(tmp_path / "bench.duckdb") as store:
         assert store.users() == ["cost", "main", "x"]
+
+
+def test_prune_keeps_only_the_runs_the_results_name(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    from common import prune_stale_runs, write_json
+
+    from tladvisor.store import Store
+
+    ids = []
+    with Store(tmp_path / "bench.duckdb") as store:
+        store.upsert_dataset("fp", "d", "text", 4, {"a": 2, "b": 2})
+        for user in ("bench", "bench", "bench", "ada"):
+            run_id = store.create_run(
+                user=user, dataset_fingerprint="fp", strategy="lora", model="m", config={}, seed=0
+            )
+            store.start_run(run_id, device="cpu", precision="fp32")
+            store.finish_run(run_id, metrics=[("accuracy", 0.5, "test")], backend="b", details={})
+            ids.append(run_id)
+    write_json(tmp_path, "data_efficiency", {"rows": [{"run_id": ids[0]}]})
+    write_json(tmp_path, "cost", {"finetune": [{"run_id": ids[1]}]})
+    assert prune_stale_runs(tmp_path / "bench.duckdb", tmp_path) == 1
+    with Store(tmp_path / "bench.duckdb") as store:
+        assert set(store.list_runs()["id"]) == {ids[0], ids[1], ids[3]}  # ada's run is not ours
