@@ -1,6 +1,6 @@
 """Run every benchmark in sequence, then the evidence, charts and BENCHMARKS.md (``make bench``).
 
-python bench/run_all.py            # ~40 min on 2 shared CPU cores; resumes part 1 if cut off
+python bench/run_all.py            # ~2 h on 2 shared CPU cores; resumes part 1 if cut off
 python bench/run_all.py --quick    # tiny versions of everything (results stay in --out)
 """
 
