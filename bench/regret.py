@@ -4,7 +4,7 @@ For every (data set, labelled examples per class) of ``bench/data_efficiency.py`
 the profile a user's upload would give it on this CPU-only machine: the counts, the domain
 unusualness measured by ``tladvisor.unusualness`` and, in the "profiled" mode, the probe accuracy
 cross-validated on the training rows only (never the test split), the no-transfer baseline's on
-the same rows and, for text, zero-shot label similarity on them. Its pick is compared with the
+the same rows and the zero-shot strategy's default on them. Its pick is compared with the
 best mean accuracy measured at that budget: accuracy lost, how often it is within 1 point, and
 the compute saved against running every strategy measured there. Each mode is scored twice: on
 the seed rules alone, and with the measured evidence of ``data/evidence.json``.
@@ -104,24 +104,22 @@ def baseline_accuracies(data: dict, quick: bool) -> dict[tuple[str, int], float]
 
 
 def zero_shot_accuracies(data: dict, quick: bool) -> dict[tuple[str, int], float]:
-    """What the profiler measures zero-shot with (text label similarity, no training) on the
-    training rows of each budget; none below its ZERO_SHOT_MIN_ROWS, none for images."""
+    """What the profiler measures zero-shot with (the zero-shot strategy's default, no training)
+    on the training rows of each budget; none below its ZERO_SHOT_MIN_ROWS."""
     import numpy as np
 
     from tladvisor import catalog, embeddings
     from tladvisor.data import split_dataset
-    from tladvisor.profile import ZERO_SHOT_MIN_ROWS
-    from tladvisor.strategies.zero_shot import text_zero_shot_predictions
+    from tladvisor.profile import ZERO_SHOT_MIN_ROWS, zero_shot_predictions
 
     wanted = set(probe_accuracies(data))
     out: dict[tuple[str, int], float] = {}
     for ds in load_datasets(quick):
-        if ds.modality != "text":
+        model = catalog.default_model(ds.modality)
+        encoded = embeddings.encode(ds, model, device="cpu")
+        pred = zero_shot_predictions(ds.modality, model, encoded, ds.classes, "cpu")
+        if pred is None:
             continue
-        model = catalog.default_model("text")
-        feats = embeddings.encode(ds, model, device="cpu").features
-        encode = catalog.load(model, device="cpu").encode
-        pred = text_zero_shot_predictions(encode, feats, ds.classes)
         for name, k in sorted(w for w in wanted if w[0] == ds.name):
             rows = split_dataset(ds, seed=0, max_train=max_train_for(k, len(ds.classes))).train
             if len(rows) >= ZERO_SHOT_MIN_ROWS:

@@ -79,8 +79,8 @@ class Probe:
     linear_accuracy: float
     chance: float  # accuracy of always predicting the majority class of the evaluation rows
     baseline_accuracy: float | None = None  # no-transfer TF-IDF / pixel model on the same rows
-    # Label-name similarity (the text zero-shot strategy) on every probed row: no training, so all
-    # rows count. None for images, and under ZERO_SHOT_MIN_ROWS rows (too noisy to act on).
+    # The zero-shot strategy's default (text: label-name similarity; images: ConSE) on every
+    # probed row: no training, so all rows count. None under ZERO_SHOT_MIN_ROWS rows.
     zero_shot_accuracy: float | None = None
 
     @property
@@ -304,10 +304,11 @@ def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe |
         fingerprint_of(dataset.modality, items, labels),
     )
     try:
-        feats = embeddings.encode(sub, model_name, device=device).features
+        encoded = embeddings.encode(sub, model_name, device=device)
     except catalog.ModelUnavailable as exc:
         notes.append(f"probe skipped: {exc}")
         return None
+    feats = encoded.features
     index = {c: i for i, c in enumerate(dataset.classes)}
     y = np.array([index[label] for label in labels])
     n_train = len(train)
@@ -318,23 +319,53 @@ def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe |
     baseline = baseline_accuracy(dataset.modality, items[:n_train], y[:n_train], items[n_train:],
                                  y[n_train:])  # fmt: skip
     zero_shot = None
-    if dataset.modality == "text" and len(rows) >= ZERO_SHOT_MIN_ROWS:
-        zero_shot = text_zero_shot_accuracy(model_name, feats, y, dataset.classes, device)
+    if len(rows) >= ZERO_SHOT_MIN_ROWS:
+        zero_shot = zero_shot_accuracy(dataset.modality, model_name, encoded, y, dataset.classes,
+                                       device, notes)  # fmt: skip
     return Probe(
         model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority), baseline,
         zero_shot,
     )  # fmt: skip
 
 
-def text_zero_shot_accuracy(
-    model_name: str, features: np.ndarray, y: np.ndarray, classes: list[str], device: str | None
-) -> float:
-    """Accuracy of the text zero-shot strategy (label-name similarity) on encoded rows."""
+def zero_shot_accuracy(
+    modality: str,
+    model_name: str,
+    encoded: Any,
+    y: np.ndarray,
+    classes: list[str],
+    device: str | None,
+    notes: list[str],
+) -> float | None:
+    """Accuracy of the zero-shot strategy's default on the encoded rows (None if it cannot run)."""
     from tladvisor import catalog
-    from tladvisor.strategies.zero_shot import text_zero_shot_predictions
 
-    encoder = catalog.load(model_name, device=device)
-    return float(np.mean(text_zero_shot_predictions(encoder.encode, features, classes) == y))
+    try:
+        pred = zero_shot_predictions(modality, model_name, encoded, classes, device)
+    except catalog.ModelUnavailable as exc:
+        notes.append(f"zero-shot not measured: {exc}")
+        return None
+    return None if pred is None else float(np.mean(pred == y))
+
+
+def zero_shot_predictions(
+    modality: str, model_name: str, encoded: Any, classes: list[str], device: str | None
+) -> np.ndarray | None:
+    """Class index per encoded row from the zero-shot strategy's default: label-name similarity
+    for text, ConSE from the ImageNet head for images (None for a model without one)."""
+    from tladvisor import catalog
+    from tladvisor.strategies import zero_shot as zs
+
+    if modality == "text":
+        encode = catalog.load(model_name, device=device).encode
+        return zs.text_zero_shot_predictions(encode, encoded.features, classes)
+    if encoded.source_logits is None:
+        return None
+    classifier = catalog.load(model_name, device=device)
+    encode = catalog.load(zs.DEFAULT_TEXT_ENCODER, device=device).encode
+    texts = [zs.class_text(c) for c in classes]
+    cos = zs.conse_cosines(classifier, encode, encoded.source_logits, texts, zs.CONSE_TOP_T)
+    return cos.argmax(axis=1)
 
 
 def baseline_accuracy(

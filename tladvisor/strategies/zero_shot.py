@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -64,6 +64,7 @@ NUMBER_WORDS = (
     *("eighteen", "nineteen", "twenty"),
 )
 DEFAULT_TEXT_ENCODER = "minilm"
+CONSE_TOP_T = 10  # Norouzi et al. 2014: the image's top 10 ImageNet classes
 DEFAULT_IMAGE_MODEL = "efficientnet-lite0"
 
 
@@ -86,7 +87,7 @@ class ZeroShotConfig(StrategyConfig):
         },
     )
     top_t: int = field(
-        default=10,
+        default=CONSE_TOP_T,
         metadata={
             "help": "ConSE: how many top ImageNet classes form the image's embedding (paper: 10)"
         },
@@ -182,6 +183,19 @@ def text_zero_shot_predictions(
     strategy's default templates, no descriptions). What the profiler measures zero-shot with."""
     protos = class_prototypes(encode, [class_text(c) for c in classes], TEXT_TEMPLATES)
     return (_normalise(np.asarray(features, np.float64)) @ protos.T).argmax(axis=1)
+
+
+def conse_cosines(
+    classifier: Any,
+    encode: Callable[[list[str]], np.ndarray],
+    source_logits: np.ndarray,
+    texts: Sequence[str],
+    top_t: int,
+) -> np.ndarray:
+    """(N, C) ConSE cosines of images (their ImageNet logits) to the class texts."""
+    source_emb = encode(list(classifier.class_names))
+    target_emb = encode(list(texts))
+    return conse_scores(_softmax(source_logits), source_emb, target_emb, top_t)
 
 
 def conse_scores(
@@ -335,9 +349,9 @@ def _conse(
         raise ValueError(f"{name!r} gave no ImageNet logits; ConSE needs an ImageNet classifier")
     ctx.check_cancel()
     ctx.progress(0.8, "embedding class names")
-    source_emb = encoder.encode(list(classifier.class_names))
-    target_emb = encoder.encode(texts)
-    cos = conse_scores(_softmax(logits[_val_test_rows(data)]), source_emb, target_emb, config.top_t)
+    cos = conse_cosines(
+        classifier, encoder.encode, logits[_val_test_rows(data)], texts, config.top_t
+    )
     proba = _softmax(config.logit_scale * cos)
     backend = f"ConSE({name} top-{config.top_t}, {config.text_encoder})"
     return proba, backend, _params(classifier.body) + _params(encoder.model)
