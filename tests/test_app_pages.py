@@ -326,3 +326,15 @@ def test_detail_page_shows_a_failed_run_in_plain_words(app, filled_db):
     _no_exception(at)
     assert "local folder" in at.error[0].value
     assert os.environ["TLADVISOR_DB"] == str(filled_db)
+
+
+def test_the_profile_shows_the_probe_with_its_baseline_and_zero_shot(app, reviews, measured):
+    from tladvisor.profile import Probe
+
+    probe = Probe("minilm", 64, 128, 32, 5, 0.66, 0.71, 0.5, 0.58, 0.64)
+    at = _with_data(app(), reviews, dataclasses.replace(measured, probe=probe)).run()
+    _no_exception(at)
+    text = " ".join(md.value for md in at.markdown)
+    assert "logistic regression 0.71" in text
+    assert "no-transfer baseline (TF-IDF words or raw pixels) on the same rows scored 0.58" in text
+    assert "scored 0.64 on all 160 probed rows" in text

@@ -99,6 +99,20 @@ def draw_profile(p: dict) -> None:
             f"{probe['linear_accuracy']:.2f} (majority class: {probe['chance']:.2f}, "
             f"{probe['n_eval']} held-out rows)."
         )
+        measured = []
+        if probe.get("baseline_accuracy") is not None:
+            measured.append(
+                f"a no-transfer baseline (TF-IDF words or raw pixels) on the same rows scored "
+                f"{probe['baseline_accuracy']:.2f}"
+            )
+        if probe.get("zero_shot_accuracy") is not None:
+            measured.append(
+                f"zero-shot (no labels used: label-name similarity for text, ConSE for images) "
+                f"scored {probe['zero_shot_accuracy']:.2f} on all {probe['n_train'] + probe['n_eval']} "
+                "probed rows"
+            )
+        if measured:
+            st.markdown("For comparison, " + "; ".join(measured) + ".")
     for note in p["notes"]:
         st.caption(f"Note: {note}")
 
