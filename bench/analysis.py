@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common import mean_std
+from common import effective_budget, mean_std
 
 TRAINING_FREE = ("zero_shot", "prompting")
 TUNED = ("partial_finetune", "full_finetune", "lora", "lp_ft")
@@ -20,8 +20,16 @@ def all_per_class(data: dict, dataset: str) -> int:
 
 
 def per_class_number(data: dict, row: dict) -> int:
+    """A row's budget in examples per class; a budget that kept every training row is "all"."""
     pc = row["per_class"]
-    return all_per_class(data, row["dataset"]) if pc == "all" else int(pc)
+    if pc != "all":
+        k = int(pc)
+        info = next((d for d in data["datasets"] if d["name"] == row["dataset"]), {})
+        if row["strategy"] == "prompting" or not k or "n_train" not in info:
+            return k
+        if effective_budget(k, info["n_classes"], info["n_train"]) is not None:
+            return k
+    return all_per_class(data, row["dataset"])
 
 
 def base_name(name: str) -> str:
@@ -33,11 +41,15 @@ def base_name(name: str) -> str:
 def curves(data: dict) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
     """dataset -> strategy -> examples per class -> {mean, std, n, seconds}."""
     groups: dict[tuple[str, str, int], list[dict]] = {}
+    seen: set[tuple] = set()
     for row in data["rows"]:
         if row["status"] != "done" or row["accuracy"] is None:
             continue
         ds = base_name(row["dataset"])
         k = per_class_number(data, row)
+        if (ds, row["strategy"], k, row["seed"]) in seen:  # one run per seed: a repeat is no spread
+            continue
+        seen.add((ds, row["strategy"], k, row["seed"]))
         groups.setdefault((ds, row["strategy"], k), []).append(row)
     out: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     for (ds, strategy, k), rows in groups.items():

@@ -60,6 +60,13 @@ def max_train_for(per_class: int | None, n_classes: int) -> int | None:
     return None if per_class is None else max(2, per_class * n_classes)
 
 
+def effective_budget(per_class: int | None, n_classes: int, n_train: int) -> int | None:
+    """``per_class``, or None ("all") when its cap keeps every training row: a budget of 64 a
+    class on a data set with 32 a class is the "all" run, not another point on the curve."""
+    cap = max_train_for(per_class, n_classes)
+    return None if cap is None or cap >= n_train else per_class
+
+
 def write_json(out: Path, name: str, data: Any) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
@@ -277,6 +284,13 @@ def load_datasets(quick: bool, unusual: bool = True) -> list[Any]:
         small = subsample(mnist, 12 if quick else 50)
         sets += [rot13_text(rt), permuted_pixels(small)]
     return sets
+
+
+def n_train_of(dataset: Any, seed: int = 0) -> int:
+    """Rows in the uncapped training split (what a budget is compared with)."""
+    from tladvisor.data import split_dataset
+
+    return len(split_dataset(dataset, seed=seed).train)
 
 
 def per_class_all(dataset: Any, seed: int = 0) -> int:

@@ -21,9 +21,11 @@ import common  # noqa: F401  (sets offline mode and sys.path first)
 from common import (
     ALL_BUDGETS,
     budget_label,
+    effective_budget,
     load_datasets,
     log,
     max_train_for,
+    n_train_of,
     open_store,
     parse_args,
     read_json,
@@ -78,7 +80,26 @@ def plan(datasets: list, quick: bool) -> list[tuple]:
             jobs += _cheap_jobs(ds, quick, is_bundled, get)
         for ds in group:
             jobs += _expensive_jobs(ds, quick, is_bundled, get)
-    return jobs
+    return _without_repeats(jobs)
+
+
+def _without_repeats(jobs: list[tuple]) -> list[tuple]:
+    """Budgets whose cap keeps every training row become "all", once: a larger budget than the
+    data holds would re-run the "all" run and count it as a second point (or a second seed)."""
+    n_train: dict[str, int] = {}
+    seen: set[tuple] = set()
+    out = []
+    for ds, strategy, k, seed, over in jobs:
+        if strategy != "prompting" and k:  # prompting's k is demonstrations, zero-shot has none
+            if ds.name not in n_train:
+                n_train[ds.name] = n_train_of(ds)
+            k = effective_budget(k, len(ds.classes), n_train[ds.name])
+            over = {**over, "max_train": max_train_for(k, len(ds.classes))}
+        key = (ds.name, strategy, budget_label(k), seed)
+        if key not in seen:
+            seen.add(key)
+            out.append((ds, strategy, k, seed, over))
+    return out
 
 
 def _cheap_jobs(ds, quick: bool, bundled: bool, get) -> list[tuple]:
@@ -146,8 +167,9 @@ def run(
     name = NAME
     previous = None if fresh else read_json(out, name)
     rows = list(previous["rows"]) if previous and previous.get("quick") == quick else []
+    rows = _relabel_budgets(rows, datasets)
     done = {_key(r) for r in rows if r["status"] == "done"}
-    rows = [r for r in rows if _key(r) in done]
+    rows = [r for r in rows if r["status"] == "done"]
     result = {"quick": quick, "rows": rows, "datasets": _describe(datasets)}
     store = open_store(db)
     try:
@@ -174,6 +196,30 @@ def run(
     return result
 
 
+def _relabel_budgets(rows: list[dict], datasets: list) -> list[dict]:
+    """Rows from before budgets were capped at the data's size: a budget that kept every
+    training row was the "all" run, so it is labelled so; where the "all" run exists too, the
+    repeat is dropped."""
+    sizes = {ds.name: (len(ds.classes), n_train_of(ds)) for ds in datasets}
+
+    def relabelled(row: dict) -> dict:
+        pc, size = row["per_class"], sizes.get(row["dataset"])
+        if not size or row["strategy"] == "prompting" or pc in ("all", "0"):
+            return row
+        return {**row, "per_class": budget_label(effective_budget(int(pc), *size))}
+
+    new = [relabelled(r) for r in rows]
+    taken = {_key(r) for r, n in zip(rows, new, strict=True) if r is n and r["status"] == "done"}
+    out = []
+    for old, row in zip(rows, new, strict=True):
+        if row is not old and row["status"] == "done":
+            if _key(row) in taken:
+                continue
+            taken.add(_key(row))
+        out.append(row)
+    return out
+
+
 def _key(row: dict) -> tuple:
     return (row["dataset"], row["strategy"], row["per_class"], row["seed"])
 
@@ -189,6 +235,7 @@ def _describe(datasets: list) -> list[dict]:
             "n_classes": len(ds.classes),
             "source": ds.source,
             "all_per_class": per_class_all(ds),
+            "n_train": n_train_of(ds),
         }
         for ds in datasets
     ]

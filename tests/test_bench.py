@@ -102,3 +102,34 @@ def test_prune_keeps_only_the_runs_the_results_name(tmp_path):
     assert prune_stale_runs(tmp_path / "bench.duckdb", tmp_path) == 1
     with Store(tmp_path / "bench.duckdb") as store:
         assert set(store.list_runs()["id"]) == {ids[0], ids[1], ids[3]}  # ada's run is not ours
+
+
+def test_a_budget_past_the_data_is_the_all_run_once():
+    """Pixel-permuted digits hold 32 training rows a class: a plan at 64 a class re-ran "all"
+    and counted it as another point; old rows are relabelled and the repeat dropped."""
+    sys.path.insert(0, str(BENCH))
+    from common import effective_budget, load_datasets, n_train_of
+    from data_efficiency import _relabel_budgets, plan
+
+    from tladvisor.data import split_dataset
+
+    assert effective_budget(64, 10, 400) is None
+    assert effective_budget(32, 10, 400) == 32
+    assert effective_budget(None, 10, 400) is None
+    permuted = next(d for d in load_datasets(quick=False) if d.name.endswith("_permuted"))
+    n_train = n_train_of(permuted)
+    jobs = [j for j in plan([permuted], quick=False) if j[1] in ("scratch", "lora")]
+    budgets = sorted((j[1], str(j[2])) for j in jobs)
+    assert budgets == sorted(set(budgets))  # no run planned twice
+    assert ("lora", "None") in budgets and ("scratch", "64") not in budgets
+    for _, _, k, seed, over in jobs:  # every planned cap keeps fewer rows than the data, or all
+        trained = split_dataset(permuted, seed=seed, max_train=over["max_train"]).train
+        assert (k is None) == (len(trained) == n_train)
+
+    row = {"dataset": permuted.name, "strategy": "scratch", "seed": 0, "status": "done"}
+    rows = [{**row, "per_class": "64", "run_id": "a"}, {**row, "per_class": "all", "run_id": "b"}]
+    assert [(r["per_class"], r["run_id"]) for r in _relabel_budgets(rows, [permuted])] == [
+        ("all", "b")
+    ]
+    lone = _relabel_budgets([{**row, "per_class": "64", "strategy": "lora"}], [permuted])
+    assert lone[0]["per_class"] == "all"
