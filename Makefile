@@ -1,6 +1,7 @@
 # The two commands a new user needs (each sets up .venv the first time):
 #   make run    start the dashboard on http://127.0.0.1:8501 (local DuckDB file, packaged models)
-#   make test   run the test suite
+#   make test   run the test suite (first installs Debian's chromium for the browser tests when it
+#               can: as root or with passwordless sudo; otherwise says once what to run, and they skip)
 .PHONY: run test setup lint format bench samples
 
 export HF_HUB_OFFLINE=1
@@ -14,6 +15,7 @@ run: setup
 	.venv/bin/tladvisor serve
 
 test: setup
+	@bash scripts/setup.sh --browser
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -250,14 +250,13 @@ def test_oidc_shows_only_sign_in_until_the_provider_says_who_it_is(app):
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_a_deep_link_to_a_fresh_server_still_needs_the_password(tmp_path):
+def test_a_deep_link_to_a_fresh_server_still_needs_the_password(tmp_path, browser):
+    # browser (tests/conftest.py) skips, or fails under CI=true, when chromium is missing.
     import os
     import socket
     import subprocess
     import sys
     import urllib.request
-
-    from playwright.sync_api import sync_playwright
 
     db = tmp_path / "runs.duckdb"
     with Store(db) as store:
@@ -287,16 +286,12 @@ def test_a_deep_link_to_a_fresh_server_still_needs_the_password(tmp_path):
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None, "no server"
                 time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
-            )
-            page = browser.new_page()
-            page.goto(f"{url}/detail?run={run_id}")  # the first request this server sees
-            page.get_by_text("Sign in to tladvisor").or_(page.get_by_text("ada")).first.wait_for()
-            page.wait_for_timeout(1000)
-            body = page.inner_text("body")
-            browser.close()
+        page = browser.new_page()
+        page.goto(f"{url}/detail?run={run_id}")  # the first request this server sees
+        page.get_by_text("Sign in to tladvisor").or_(page.get_by_text("ada")).first.wait_for()
+        page.wait_for_timeout(1000)
+        body = page.inner_text("body")
+        page.close()
     finally:
         server.terminate()
         server.wait(timeout=10)

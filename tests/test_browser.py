@@ -1,5 +1,5 @@
 """The main journey in a real browser: Debian's chromium driven by playwright against a live
-``streamlit run app.py`` with a database file of its own.
+``streamlit run app.py`` with a database file of its own (``browser`` comes from tests/conftest.py).
 
 A new teammate names herself, uploads a small CSV, sees its profile, gets advice, runs feature
 extraction to completion and finds it on the compare page with charts drawn; a second teammate in
@@ -26,11 +26,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 RUN_TIMEOUT_MS = 240_000  # first run loads MiniLM and encodes the texts on a shared CPU
 
 
@@ -41,9 +36,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (never `playwright install`)")
+def server(tmp_path_factory, chromium_path):
+    # chromium_path (tests/conftest.py) skips, or fails under CI=true, before streamlit starts.
     tmp = tmp_path_factory.mktemp("browser")
     port = _free_port()
     env = dict(
@@ -98,16 +92,6 @@ def small_csv(server) -> Path:
         writer.writerow(["review", "sentiment"])
         writer.writerows(rows)
     return path
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _shot(page, name: str) -> None:

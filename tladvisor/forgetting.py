@@ -1,6 +1,6 @@
 """Forgetting: how much an adapted model lost of what it could do before adaptation.
 
-Three measurements, each before vs after adaptation (RESEARCH.md, "Forgetting metrics"):
+Three measurements, each before vs after adaptation:
 
 - Representation drift, ``linear_cka`` (Kornblith et al., ICML 2019): features X (n, d1) and Y (n, d2)
   of the same n reference inputs, columns centred; with K = X X^T, L = Y Y^T,

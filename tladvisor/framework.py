@@ -1,15 +1,56 @@
-"""The seeds' framework as data: rule ids, their seed passages, advice texts, accuracy notes.
+"""The framework as data: rule ids, the passages they encode, advice texts, accuracy notes.
 
 The decision engine (``tladvisor.decision``) decides; this module says what each decision rests on.
-``SOURCES`` maps every rule id the engine fires to the passage it encodes (quotes are verbatim from
-seed documents 000-004 in ``shared/seeds/`` or cite a paper in ``shared/RESEARCH.md``, and a test
-checks them against the seeds); ``ADVICE`` holds the advice that is not a run; ``ACCURACY_NOTES``
-what to expect of each strategy once it wins. Stdlib only, like the engine.
+``SOURCES`` maps every rule id the engine fires to the passage it encodes: a short verbatim quote
+from one of five seed documents on transfer learning (numbered 000-004) or a published paper,
+followed by the rule's section of ``docs/framework.md``, which describes the seeds, the papers,
+each rule and the benchmark evidence that adjusted it. ``ADVICE`` holds the advice that is not a
+run, each pointing at its section too; ``ACCURACY_NOTES`` what to expect of each strategy once it
+wins. Stdlib only, like the engine.
 """
 
 from __future__ import annotations
 
+import re
+
 from tladvisor.strategies.names import Strategy
+
+# ── Where each rule is explained: a section of docs/framework.md ──────────────────────────────────
+DOC = "docs/framework.md"
+MEASURED_SECTION = "Measured evidence"  # the section on ``measured.<name>`` reasons
+
+
+def doc_anchor(heading: str) -> str:
+    """The fragment GitHub (and Python-Markdown's ``toc``) give a heading: lower case, punctuation
+    other than ``-`` and ``_`` dropped, spaces to hyphens (``seed003.domain_unusual`` ->
+    ``seed003domain_unusual``)."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def doc_link(heading: str) -> str:
+    """``docs/framework.md#<anchor>`` for the section headed ``heading`` (a rule id or advice key)."""
+    return f"{DOC}#{doc_anchor(heading)}"
+
+
+def _pointed(citation: str, heading: str) -> str:
+    return f"{citation}; see {doc_link(heading)}"
+
+
+def measured_source(name: str) -> str:
+    """The source of a ``measured.<name>`` reason: a benchmark finding from ``data/evidence.json``."""
+    return _pointed(
+        f"BENCHMARKS.md, '{name}': measured by tladvisor's benchmark on the bundled models",
+        MEASURED_SECTION,
+    )
+
+
+def predicted_source(rule: str) -> str:
+    """The source of a ``predicted.*`` reason: the outcome model (``tladvisor.outcomes``)."""
+    return _pointed(
+        "tladvisor's outcome model: the user's measured accuracies carried along the benchmark "
+        "suite's learning curves, evaluated leave-one-data-set-out",
+        rule,
+    )
 
 
 # ── Citations: rule id -> the passage it encodes (quotes are verbatim from the seed) ─────────────
@@ -25,7 +66,7 @@ _LP_VS_FT = "Linear Probing vs. Full Fine-Tuning"  # seed 000
 _FAILS = "When Transfer Learning Fails"  # seed 004
 _PROFILED = "; measured on your data by the profiler"
 
-SOURCES: dict[str, str] = {
+_CITATIONS: dict[str, str] = {
     "data.no_labels": _seed("000", "Data Efficiency of Transfer", "CLIP zero-shot: need 0 images (zero-shot transfer)"),
     "data.single_class": _seed("000", "The Three-Stage View", "Replace task-specific head (e.g., swap language model head for classification head)"),
     "data.unseen_classes": _seed("000", "Data Efficiency of Transfer", "CLIP zero-shot: need 0 images (zero-shot transfer)"),
@@ -68,9 +109,11 @@ SOURCES: dict[str, str] = {
     "profile.zero_shot_high": _seed("002", "When zero-shot is enough", "zero-shot is competitive for: classification", _PROFILED),
     "profile.zero_shot_weak": _seed("003", "The zero-shot and few-shot connection", "out-of-distribution domains, and tasks with unusual output structures will still push on those limits", _PROFILED),
 }  # fmt: skip
+# Each citation, then the rule's section of docs/framework.md (heading: the rule id).
+SOURCES: dict[str, str] = {rule: _pointed(cite, rule) for rule, cite in _CITATIONS.items()}
 
 # ── Advice that is not a run: key -> (title, text template, source) ──────────────────────────────
-ADVICE: dict[str, tuple[str, str, str]] = {
+_ADVICE: dict[str, tuple[str, str, str]] = {
     "domain_pretraining": (
         "Continue pre-training on unlabelled domain data (DAPT/TAPT)",
         "Your domain looks unusual{how}. Before or instead of more labels, continue pre-training the "
@@ -171,6 +214,10 @@ ADVICE: dict[str, tuple[str, str, str]] = {
         "seed 004, 'The Four Fine-Tuning Regimes': \"if the pre-trained representations aren’t "
         'well-suited to your task, the head can’t compensate"',
     ),
+}
+# Each source, then the advice's section of docs/framework.md (heading: the advice key).
+ADVICE: dict[str, tuple[str, str, str]] = {
+    key: (title, text, _pointed(source, key)) for key, (title, text, source) in _ADVICE.items()
 }
 
 # ── What to expect of the winner: strategy -> note (see ``decision._accuracy_note``) ─────────────

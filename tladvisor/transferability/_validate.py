@@ -2,7 +2,7 @@
 
 Every metric takes numpy-like inputs and returns a float; these helpers turn the inputs into
 float64 / int64 arrays and raise ``ValueError``s that name what was expected, what was found and
-the fix (STYLE.md rule 11). Labels may be any hashable values (ints, strings, ...): they are mapped
+the fix. Labels may be any hashable values (ints, strings, ...): they are mapped
 to codes 0..C-1 by order of first appearance, never by guessing ``max(label) + 1`` as tllib does.
 """
 

@@ -2,8 +2,8 @@
 
 Both train a cheap classifier on the features (N, D) with stratified K-fold cross-validation and
 return the pooled out-of-fold accuracy (each example is predicted once, by the model that did not
-see it). They are the "honest" proxies of RESEARCH.md: slower than LogME but in the units users care
-about.
+see it). They are the most direct proxies of transferability: slower than LogME (You et al. ICML
+2021) but in the units users care about.
 
 - ``knn_accuracy``: cosine-similarity k-nearest-neighbour vote (so invariant to rescaling each
   example); ties in the vote go to the class with the larger summed similarity.

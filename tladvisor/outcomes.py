@@ -1,0 +1,307 @@
+"""Predicted accuracy for every strategy, with an 80% interval, from the user's own measurements.
+
+The profiler measures three accuracies on the user's data (each on a known number of rows): a
+few-shot probe on frozen features, a no-transfer baseline (TF-IDF / pixels) on the same shots,
+and zero-shot. Each strategy is predicted from the measurement closest to it (its *anchor*):
+
+    feature extraction, partial / full fine-tuning, LP-FT, LoRA  <- the probe
+    from scratch                                                  <- the baseline
+    zero-shot, prompting                                          <- zero-shot
+
+in the space of the remaining error above chance, ``e = 1 - (acc - chance) / (1 - chance)``,
+where a learning curve is a straight line in log-log (error falls as a power of the labels):
+
+    log e_strategy(k) = log e_anchor + alpha + beta * log2(k / anchor_shots)
+
+``alpha`` and ``beta`` (per modality and strategy) are least-squares fits over the benchmark
+suite's learning curves (``bench/outcomes.py`` writes ``data/outcome_model.json``); the interval
+is the fit's 10%/90% residual quantiles, widened by the anchor's own sampling error (a Wilson
+interval on the rows it was scored on). Without an anchor a strategy falls back to the suite's
+unanchored curve (``log e = alpha + beta * log2(k)``), whose interval is honestly wide.
+
+Stdlib only, like the decision engine that imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tladvisor.strategies.names import Strategy
+
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "outcome_model.json"
+ENV_VAR = "TLADVISOR_OUTCOME_MODEL"
+
+# The runner keeps 65% of the rows for training (split_dataset: 15% validation, 20% test), so a
+# run "on all your data" trains on this share of the labelled rows.
+TRAIN_SHARE = 0.65
+Z80 = 1.2816  # two-sided 80%: the interval every prediction states
+E_FLOOR = 0.01  # remaining error is never predicted below 1% (log of 0 is undefined)
+QUANTILES = (0.1, 0.9)
+
+ANCHOR_OF = {
+    Strategy.FEATURE_EXTRACTION: "probe",
+    Strategy.PARTIAL_FINETUNE: "probe",
+    Strategy.FULL_FINETUNE: "probe",
+    Strategy.LP_FT: "probe",
+    Strategy.LORA: "probe",
+    Strategy.SCRATCH: "baseline",
+    Strategy.ZERO_SHOT: "zero_shot",
+    Strategy.PROMPTING: "zero_shot",
+}
+TRAINING_FREE = (Strategy.ZERO_SHOT, Strategy.PROMPTING)
+
+
+# ── Measurement uncertainty ───────────────────────────────────────────────────────────────────
+def wilson(p: float, n: int, z: float = Z80) -> tuple[float, float]:
+    """Wilson score interval of an accuracy ``p`` measured on ``n`` rows (80% by default).
+
+    Wilson rather than the normal approximation: it stays inside [0, 1] and is honest at the
+    small ``n`` a profile of a small upload has (Brown, Cai & DasGupta 2001).
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    p = min(max(p, 0.0), 1.0)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def gap_is_real(high: float, low: float, n_high: int, n_low: int, z: float = Z80) -> bool:
+    """Whether ``high`` exceeds ``low`` by more than the uncertainty of their difference.
+
+    Two accuracies measured on ``n_high`` and ``n_low`` rows; the difference counts when it is
+    larger than ``z`` standard errors (unpaired, so conservative for the profiler's paired rows).
+    """
+    if n_high <= 0 or n_low <= 0:
+        return False
+    se = math.sqrt(high * (1 - high) / n_high + low * (1 - low) / n_low)
+    # A floor of one row's worth: two perfect scores have se 0 but are not a measured gap.
+    return high - low > max(z * se, 1.0 / min(n_high, n_low))
+
+
+# ── Error space ───────────────────────────────────────────────────────────────────────────────
+def to_error(acc: float, chance: float) -> float:
+    """Remaining error above chance: 0 perfect, 1 at (or below) chance."""
+    r = (acc - chance) / (1 - chance) if chance < 1 else 1.0
+    return min(1.0, max(E_FLOOR, 1.0 - r))
+
+
+def from_error(e: float, chance: float) -> float:
+    return chance + (1 - chance) * (1.0 - min(1.0, max(E_FLOOR, e)))
+
+
+# ── The model ─────────────────────────────────────────────────────────────────────────────────
+@dataclass(frozen=True)
+class Curve:
+    """One fitted line: ``log e = [log e_anchor] + alpha + beta * x`` and its residual spread."""
+
+    alpha: float
+    beta: float
+    q_low: float  # 10% residual quantile (negative: better than predicted)
+    q_high: float  # 90% residual quantile
+    n: int  # observations it was fitted on
+    datasets: int  # distinct data sets among them
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class OutcomeModel:
+    """Anchored and unanchored curves keyed by ``"<modality>/<strategy>"``."""
+
+    anchored: dict[str, Curve] = field(default_factory=dict)
+    unanchored: dict[str, Curve] = field(default_factory=dict)
+    source: str = ""  # what it was fitted on, for the reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "anchored": {k: c.to_dict() for k, c in sorted(self.anchored.items())},
+            "unanchored": {k: c.to_dict() for k, c in sorted(self.unanchored.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OutcomeModel:
+        def curves(key: str) -> dict[str, Curve]:
+            return {k: Curve(**v) for k, v in (data.get(key) or {}).items()}
+
+        return cls(curves("anchored"), curves("unanchored"), str(data.get("source", "")))
+
+
+def load_model(path: str | os.PathLike | None = None) -> OutcomeModel:
+    """The shipped model (``data/outcome_model.json``, or ``$TLADVISOR_OUTCOME_MODEL``); an
+    empty model when the file is absent, so every prediction is the honest [chance, 1]."""
+    target = Path(path or os.environ.get(ENV_VAR) or DEFAULT_MODEL_PATH)
+    if not target.is_file():
+        return OutcomeModel()
+    try:
+        return OutcomeModel.from_dict(json.loads(target.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            f"{target} is not a valid outcome model ({exc}); regenerate it with "
+            "`python bench/outcomes.py` or delete it"
+        ) from exc
+
+
+# ── Observations and fitting ──────────────────────────────────────────────────────────────────
+@dataclass(frozen=True)
+class Anchors:
+    """What the profiler measured on the user's data (None where it could not)."""
+
+    chance: float
+    per_class: float  # labelled training examples per class the run will have
+    probe: float | None = None
+    baseline: float | None = None
+    zero_shot: float | None = None
+    shots: float | None = None  # training shots a class behind probe and baseline
+    rows: int | None = None  # rows probe and baseline were scored on
+    zero_shot_rows: int | None = None
+
+    def value(self, name: str) -> tuple[float | None, int | None]:
+        if name == "zero_shot":
+            return self.zero_shot, self.zero_shot_rows
+        return getattr(self, name), self.rows
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One measured point of the suite: a strategy's mean accuracy at a budget, and the anchors
+    the profiler measured on the same training rows."""
+
+    dataset: str
+    modality: str
+    strategy: Strategy
+    accuracy: float
+    anchors: Anchors
+
+
+def _x(strategy: Strategy, anchors: Anchors, anchored: bool) -> float:
+    if strategy in TRAINING_FREE:
+        return 0.0  # no labels used: the curve is flat
+    k = max(anchors.per_class, 1.0)
+    if anchored:
+        return math.log2(k / max(anchors.shots or 1.0, 1.0))
+    return math.log2(k)
+
+
+def _y(ob: Observation, anchored: bool) -> float | None:
+    e = math.log(to_error(ob.accuracy, ob.anchors.chance))
+    if not anchored:
+        return e
+    value, _ = ob.anchors.value(ANCHOR_OF[ob.strategy])
+    if value is None:
+        return None
+    return e - math.log(to_error(value, ob.anchors.chance))
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    pos = q * (len(sorted_values) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def fit_curve(points: list[tuple[float, float, str]], flat: bool) -> Curve | None:
+    """Least squares of y on x (``flat``: y on a constant), residual quantiles; None if empty."""
+    if not points:
+        return None
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    n = len(points)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    beta = 0.0 if flat or sxx < 1e-9 else sxy / sxx
+    alpha = my - beta * mx
+    residuals = sorted(y - (alpha + beta * x) for x, y in zip(xs, ys, strict=True))
+    return Curve(
+        alpha=round(alpha, 5),
+        beta=round(beta, 5),
+        q_low=round(min(0.0, _quantile(residuals, QUANTILES[0])), 5),
+        q_high=round(max(0.0, _quantile(residuals, QUANTILES[1])), 5),
+        n=n,
+        datasets=len({p[2] for p in points}),
+    )
+
+
+def fit(observations: Iterable[Observation], source: str = "") -> OutcomeModel:
+    """Fit every (modality, strategy) curve, anchored and unanchored, on ``observations``."""
+    groups: dict[tuple[str, bool], list[tuple[float, float, str]]] = {}
+    for ob in observations:
+        for anchored in (True, False):
+            y = _y(ob, anchored)
+            if y is not None:
+                key = (f"{ob.modality}/{ob.strategy.value}", anchored)
+                groups.setdefault(key, []).append(
+                    (_x(ob.strategy, ob.anchors, anchored), y, ob.dataset)
+                )
+    model = OutcomeModel(source=source)
+    for (key, anchored), points in groups.items():
+        strategy = Strategy(key.split("/", 1)[1])
+        curve = fit_curve(points, flat=strategy in TRAINING_FREE)
+        if curve is not None:
+            (model.anchored if anchored else model.unanchored)[key] = curve
+    return model
+
+
+# ── Prediction ────────────────────────────────────────────────────────────────────────────────
+@dataclass(frozen=True)
+class Prediction:
+    strategy: Strategy
+    point: float
+    low: float
+    high: float
+    basis: str  # how it was predicted, in words
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "point": round(self.point, 4),
+            "low": round(self.low, 4),
+            "high": round(self.high, 4),
+            "basis": self.basis,
+        }
+
+
+def predict(model: OutcomeModel, modality: str, strategy: Strategy, anchors: Anchors) -> Prediction:
+    """Expected accuracy of ``strategy`` on the user's data, with its 80% interval."""
+    key = f"{modality}/{strategy.value}"
+    anchor_name = ANCHOR_OF[strategy]
+    value, rows = anchors.value(anchor_name)
+    curve = model.anchored.get(key)
+    chance = anchors.chance
+    if curve is not None and value is not None and (rows or 0) > 0:
+        e_anchor = to_error(value, chance)
+        centre = math.log(e_anchor) + curve.alpha + curve.beta * _x(strategy, anchors, True)
+        lo_acc, hi_acc = wilson(value, int(rows or 0))
+        # The anchor's own sampling error, in the same log-error units as the residuals.
+        up = math.log(to_error(lo_acc, chance)) - math.log(e_anchor)
+        down = math.log(e_anchor) - math.log(to_error(hi_acc, chance))
+        e_hi = centre + math.hypot(curve.q_high, up)
+        e_lo = centre - math.hypot(curve.q_low, down)
+        basis = (
+            f"from the measured {anchor_name.replace('_', '-')} accuracy {value:.2f} "
+            f"({rows} rows) and the suite's curve ({curve.datasets} data sets)"
+        )
+    else:
+        curve = model.unanchored.get(key)
+        if curve is None:
+            return Prediction(
+                strategy, (chance + 1) / 2, chance, 1.0, "no measurement and no benchmark curve"
+            )
+        centre = curve.alpha + curve.beta * _x(strategy, anchors, False)
+        e_hi, e_lo = centre + curve.q_high, centre + curve.q_low
+        basis = f"from the suite's curve alone ({curve.datasets} data sets): nothing measured"
+    point = from_error(math.exp(centre), chance)
+    low = from_error(math.exp(e_hi), chance)
+    high = from_error(math.exp(e_lo), chance)
+    return Prediction(strategy, point, min(low, point), max(high, point), basis)
