@@ -35,6 +35,7 @@ from tladvisor.data import (
     sample_path,
     split_dataset,
 )
+from tladvisor.data.splits import evaluation_split, split_problem
 
 REPO = Path(__file__).resolve().parent.parent
 POS = ["a warm, funny film", "loved every minute", "great acting", "a delight", "superb", "moving"]
@@ -252,10 +253,35 @@ def test_too_many_classes_says_group_labels() -> None:
         load_text_csv(csv_text(rows).encode())
 
 
-def test_mostly_unique_labels_suggest_an_id_column() -> None:
+def test_mostly_unique_guessed_label_column_suggests_an_id_column() -> None:
+    rows = [[str(i), t] for i, (t, _) in enumerate(reviews())]  # no label column: the ID is guessed
+    with pytest.raises(DataError, match="most labels are unique. Did you pick an ID"):
+        load_text_csv(csv_text(rows, ["review_id", "review"]).encode())
+
+
+ZERO_SHOT_NOTE = "5 distinct labels for 5 examples (5 of 5 classes have one example)"
+TOPICS = [
+    ["the striker scored twice", "sport"],
+    ["rates rose again", "finance"],
+    ["a new vaccine trial", "health"],
+    ["the band's new album", "music"],
+    ["heavy rain tomorrow", "weather"],
+]
+
+
+def test_named_or_label_called_column_with_one_example_a_class_is_a_note() -> None:
+    named = load_text_csv(csv_text(TOPICS, ["text", "topic"]).encode(), label_col="topic")
+    by_name = load_text_csv(csv_text(TOPICS).encode())  # the column is called "label"
+    for ds in (named, by_name):
+        assert len(ds) == 5 and len(ds.classes) == 5
+        assert any(ZERO_SHOT_NOTE in n and "strategies that train refuse it" in n for n in ds.notes)
+        assert not any("single example" in n for n in ds.notes)  # one note, not two
+
+
+def test_named_id_column_loads_with_the_note() -> None:
     rows = [[str(i), t, lab] for i, (t, lab) in enumerate(reviews())]
-    with pytest.raises(DataError, match="ID"):
-        load_text_csv(csv_text(rows, ["id", "text", "label"]).encode(), label_col="id")
+    ds = load_text_csv(csv_text(rows, ["id", "text", "label"]).encode(), label_col="id")
+    assert len(ds.classes) == 12 and any("12 distinct labels for 12" in n for n in ds.notes)
 
 
 def test_size_cap_from_env_is_checked_before_reading(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -496,6 +522,20 @@ def test_bad_zips(content: bytes, words: str) -> None:
         load_image_zip(content)
 
 
+def test_one_image_a_class_loads_with_a_note_not_an_error(tmp_path: Path) -> None:
+    names = ["astronaut", "coffee", "cat", "rocket", "camera"]
+    members = {f"{c}/1.png": png("RGB", (9, 9), (40 * i, 0, 0)) for i, c in enumerate(names)}
+    zipped = load_image_zip(make_zip(members))
+    (tmp_path / "pics").mkdir()
+    for c in names:
+        (tmp_path / "pics" / f"{c}.png").write_bytes(members[f"{c}/1.png"])
+    rows = "\n".join(f"{c}.png,{c}" for c in names)
+    listed = load_image_csv(f"file,name\n{rows}\n".encode(), tmp_path / "pics")
+    for ds in (zipped, listed):
+        assert ds.modality == IMAGE and ds.classes == sorted(names)
+        assert any(ZERO_SHOT_NOTE in n for n in ds.notes)
+
+
 def test_image_folder_matches_zip(tmp_path: Path) -> None:
     for name, content in digits_zip().items():
         write_path = tmp_path / "imgs" / name
@@ -680,6 +720,21 @@ def test_split_rejects_bad_input() -> None:
         split_dataset(labelled({"a": 1, "b": 2}))
     with pytest.raises(ValueError, match="sum below 1"):
         split_dataset(labelled({"a": 10, "b": 10}), val_frac=0.5, test_frac=0.5)
+
+
+def test_mostly_unique_labels_cannot_be_split_but_can_all_be_tested() -> None:
+    ds = labelled({"a": 3, "b": 1, "c": 1, "d": 1, "e": 1, "f": 1})  # 6 classes, 8 examples
+    assert split_problem(ds) == (
+        "6 classes for 8 examples leave most classes a single example, which cannot be both "
+        "trained on and tested"
+    )
+    with pytest.raises(DataError, match="cannot be both trained on and tested"):
+        split_dataset(ds)
+    assert split_problem(labelled({"a": 3, "b": 3})) is None
+    s = evaluation_split(ds, seed=4)
+    assert s.test.tolist() == list(range(8)) and len(s.train) == len(s.val) == 0 and s.seed == 4
+    task = TaskData(ds, s)
+    assert task.y("test").tolist() == ds.label_ids().tolist() and task.items("train") == []
 
 
 def test_task_data_views() -> None:

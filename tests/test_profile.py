@@ -130,8 +130,25 @@ def test_counts_balance_duplicates_and_lengths() -> None:
     assert lengths is not None and lengths.n_truncated == 1 and lengths.context_tokens == 256
     assert lengths.chars_mean == pytest.approx(np.mean([len(t) for t in items]))
     assert lengths.tokens_mean is not None and lengths.tokens_p95 > lengths.tokens_mean
+    assert lengths.truncated_share == pytest.approx(1 / 7)  # under the 20% at which chunking starts
+    assert "14% of texts are longer than MiniLM's 256 tokens and are cut" in " ".join(prof.notes)
     assert prof.unusualness is None and prof.probe is None
-    json.dumps(prof.to_dict())
+    assert json.loads(json.dumps(prof.to_dict()))["text_lengths"]["truncated_share"] == 1 / 7
+
+
+def test_truncation_heavy_texts_are_probed_with_chunked_features() -> None:
+    from test_embeddings import long_text_dataset
+
+    prof = measure_profile(long_text_dataset(per_class=12), unusualness=False)
+    lengths = prof.text_lengths
+    assert lengths is not None and lengths.n_truncated == 24 and lengths.truncated_share == 1.0
+    assert prof.probe is not None and prof.probe.chunked
+    assert prof.probe.truncated_best is not None  # the plain features' figure, for the advice
+    assert any(
+        n.startswith("100% of texts are longer than MiniLM's 256 tokens;") for n in prof.notes
+    )
+    assert prof.to_task_profile().truncated_share == 1.0
+    assert prof.to_dict()["probe"]["chunked"] is True
 
 
 # ---------------------------------------------------------------- held-out unusualness inputs

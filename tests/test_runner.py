@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import pytest
 
 from tladvisor import data
 from tladvisor.jobs import JobQueue
-from tladvisor.runner import execute
+from tladvisor.runner import execute, record_queued_run
 from tladvisor.store import Store
 
 
@@ -100,3 +102,120 @@ def test_cancel_before_start_marks_the_run_cancelled(tmp_path, reviews):
     finally:
         jobs.shutdown()
     assert set(store.list_runs()["status"]) == {"cancelled"}
+
+
+# ------------------------------------------------------------- one example a class: zero-shot only
+
+
+def one_photo_a_class_zip() -> bytes:
+    """A zero-shot check: five photos from scikit-image, each its own class, as class folders."""
+    from PIL import Image
+    from skimage import data as photos
+
+    pictures = {
+        "astronaut": photos.astronaut(),
+        "coffee": photos.coffee(),
+        "cat": photos.chelsea(),
+        "rocket": photos.rocket(),
+        "camera": photos.camera(),  # the cameraman: greyscale, converted to RGB by the loader
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, pixels in pictures.items():
+            png = io.BytesIO()
+            Image.fromarray(pixels).resize((192, 144)).save(png, format="PNG")
+            zf.writestr(f"{name}/1.png", png.getvalue())
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def five_photos() -> data.Dataset:
+    return data.load_image_zip(one_photo_a_class_zip(), name="five-photos")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLADVISOR_CACHE", str(tmp_path / "cache"))
+
+
+def test_zero_shot_scores_every_photo_of_a_one_example_a_class_set(tmp_path, five_photos, cache):
+    assert any("5 distinct labels for 5 examples" in n for n in five_photos.notes)
+    store = Store(tmp_path / "runs.duckdb")
+    report = execute(store, five_photos, "zero_shot", {}, user="ada")
+    assert report.status == "done", report.error
+    assert report.backend == "ConSE(efficientnet-lite0 top-10, minilm)"
+    run = store.get_run(report.run_id)
+    assert run["status"] == "done"
+    assert run["metrics"]["accuracy"] == pytest.approx(report.metrics["accuracy"])
+    assert 0 <= run["metrics"]["accuracy"] <= 1
+    assert run["metrics"]["n_test"] == 5 and run["metrics"]["n_train"] == 0
+    assert run["details"]["split"] == {"train": 0, "val": 0, "test": 5}
+    assert sum(map(sum, run["details"]["confusion"])) == 5
+    assert any("scored on all 5 examples" in n for n in report.notes)
+    print(f"ConSE on five photos, one a class: accuracy {report.metrics['accuracy']:.2f}")
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    ["feature_extraction", "partial_finetune", "full_finetune", "lp_ft", "lora", "scratch"],
+)
+def test_training_strategies_refuse_one_example_a_class_and_write_nothing(
+    tmp_path, five_photos, strategy
+):
+    store = Store(tmp_path / "runs.duckdb")
+    with pytest.raises(data.DataError) as refused:
+        record_queued_run(store, five_photos, strategy, {}, user="ada")
+    message = str(refused.value)
+    assert f"{strategy} trains on part of the data and tests on the rest" in message
+    assert "5 examples are too few to split 5 classes" in message
+    assert "Add examples so that each class has several" in message
+    assert "or run zero_shot, which trains on nothing" in message
+    assert store.list_runs().empty and store.list_datasets().empty
+
+
+def test_a_refused_training_run_leaves_the_other_runs_alone(tmp_path, five_photos, cache):
+    store = Store(tmp_path / "runs.duckdb")
+    done = execute(store, five_photos, "zero_shot", {}, user="ada")
+    before = store.list_runs()
+    with pytest.raises(data.DataError, match="feature_extraction trains on part of the data"):
+        execute(store, five_photos, "feature_extraction", {}, user="grace")
+    after = store.list_runs()
+    assert after["id"].tolist() == before["id"].tolist() == [done.run_id]
+    assert after["status"].tolist() == ["done"]
+
+
+@pytest.mark.slow
+def test_prompting_runs_on_one_text_a_class_and_refuses_demonstrations(tmp_path, cache):
+    topics = "text,label\nthe striker scored twice,sport\nrates rose again,finance\n"
+    topics += (
+        "a new vaccine trial,health\nthe band's new album,music\nheavy rain tomorrow,weather\n"
+    )
+    ds = data.load_text_csv(topics.encode(), name="topics")
+    store = Store(tmp_path / "runs.duckdb")
+    with pytest.raises(data.DataError, match="prompting with shots=1 takes its demonstrations"):
+        execute(store, ds, "prompting", {"shots": 1}, user="ada")
+    with pytest.raises(data.DataError, match="or run zero_shot or prompting"):
+        execute(store, ds, "lora", {}, user="ada")
+    assert store.list_runs().empty
+    report = execute(store, ds, "prompting", {}, user="ada", with_transferability=False)
+    assert report.status == "done", report.error
+    run = store.get_run(report.run_id)
+    assert run["metrics"]["n_test"] == 5 and 0 <= run["metrics"]["accuracy"] <= 1
+
+
+@pytest.mark.slow
+def test_cli_runs_zero_shot_on_a_zip_of_one_photo_a_class(tmp_path, capsys, cache):
+    from tladvisor.cli import main
+
+    archive = tmp_path / "five.zip"
+    archive.write_bytes(one_photo_a_class_zip())
+    db = str(tmp_path / "cli.duckdb")
+    code = main(["--db", db, "run", str(archive), "--strategy", "zero_shot", "--json"])
+    out, _ = capsys.readouterr()
+    report = json.loads(out)
+    assert code == 0 and report["status"] == "done", report
+    assert 0 <= report["metrics"]["accuracy"] <= 1
+    code = main(["--db", db, "run", str(archive), "--strategy", "lora", "--json"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "lora trains on part of the data" in err and "run zero_shot" in err
+    assert len(Store(db).list_runs()) == 1

@@ -168,6 +168,7 @@ def test_registry_holds_every_training_strategy() -> None:
         (Strategy.LORA, {"r": 0}, "r must"),
         (Strategy.SCRATCH, {"architecture": "mlp"}, "architecture"),
         (Strategy.FEATURE_EXTRACTION, {"c_values": [1.0, -1.0]}, "c_values"),
+        (Strategy.FEATURE_EXTRACTION, {"chunk_long_texts": "sometimes"}, "chunk_long_texts"),
         (Strategy.FULL_FINETUNE, {"epochs": 0}, "epochs"),
     ],
 )
@@ -233,11 +234,39 @@ def test_feature_extraction_text(text_task: TaskData, tmp_path: Path) -> None:
     assert outcome.total_params > 20_000_000
     assert outcome.forgetting == {}  # no weights changed: nothing forgotten, nothing claimed
     assert Path(outcome.artifact_path).is_file()
+    assert not any("chunk" in note for note in outcome.notes)  # short snippets: nothing to chunk
+
+
+def test_feature_extraction_chunks_truncation_heavy_texts() -> None:
+    """Every text is cut before its class words: 'auto' chunks them, 'off' keeps the openings."""
+    from test_embeddings import long_text_dataset
+
+    ds = long_text_dataset(per_class=24)
+    task = TaskData(ds, split_dataset(ds, seed=0))
+    outcome = run(Strategy.FEATURE_EXTRACTION, task)
+    assert "mean of chunks" in outcome.backend
+    assert any(
+        "100% of the training texts" in n and "chunk_long_texts='auto'" in n for n in outcome.notes
+    ), outcome.notes
+    assert accuracy(outcome, task) >= 0.85
+    off = run(Strategy.FEATURE_EXTRACTION, task, chunk_long_texts=False)
+    assert "mean of chunks" not in off.backend
+    assert any("truncated to their openings (chunk_long_texts='off')" in n for n in off.notes)
+    accuracy(off, task)  # printed beside the chunked one with pytest -s
+
+
+def test_feature_extraction_config_chunking_round_trips() -> None:
+    config_cls = get(Strategy.FEATURE_EXTRACTION).config_cls
+    config = config_cls(chunk_long_texts=True)
+    assert config.chunk_long_texts == "on" and config_cls().chunk_long_texts == "auto"
+    assert config_cls.from_dict(config.to_dict()) == config
 
 
 def test_feature_extraction_image(image_task: TaskData) -> None:
     outcome = run(Strategy.FEATURE_EXTRACTION, image_task)
     assert accuracy(outcome, image_task) > 0.4  # chance is 0.1
+    with pytest.raises(ValueError, match="chunk_long_texts='on' needs a text encoder"):
+        run(Strategy.FEATURE_EXTRACTION, image_task, chunk_long_texts="on")
     assert outcome.trainable_params == 10 * 1280 + 10
     assert "weight_drift" not in outcome.forgetting
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from tladvisor.catalog import ModelUnavailable, autocast_dtype, precision_for
+from tladvisor.embeddings import CHUNK_OVERLAP, MAX_CHUNKS
 
 IMAGE_SIZE = 224
 
@@ -52,6 +53,24 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+def chunk_windows(ids: list[int], window: int, overlap: int, max_chunks: int) -> list[list[int]]:
+    """Token windows covering ``ids``: ``window`` long, each overlapping the previous by
+    ``overlap``, the last one aligned to the end so no chunk is a short scrap. Past ``max_chunks``
+    windows, ``max_chunks`` of them are spread evenly from the start to the end instead."""
+    if window < 1 or not 0 <= overlap < window or max_chunks < 1:
+        raise ValueError(
+            f"chunking needs window >= 1, 0 <= overlap < window and max_chunks >= 1; got "
+            f"window={window}, overlap={overlap}, max_chunks={max_chunks}"
+        )
+    if len(ids) <= window:
+        return [list(ids)]
+    last = len(ids) - window
+    starts = [*range(0, last, window - overlap), last]
+    if len(starts) > max_chunks:
+        starts = np.linspace(0, last, max_chunks).round().astype(int).tolist()
+    return [list(ids[s : s + window]) for s in starts]
+
+
 @dataclass
 class TextEncoder:
     name: str
@@ -84,10 +103,14 @@ class TextEncoder:
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
 
+    def token_counts(self, texts: list[str]) -> np.ndarray:
+        """Word pieces of each text with [CLS]/[SEP], before any truncation."""
+        ids = self.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+        return np.array([len(x) for x in ids["input_ids"]], dtype=np.int64)
+
     def n_truncated(self, texts: list[str]) -> int:
         """How many texts are longer than the encoder's context and will be cut."""
-        lengths = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        return sum(len(ids) > self.max_length for ids in lengths)
+        return int((self.token_counts(texts) > self.max_length).sum()) if texts else 0
 
     @torch.inference_mode()
     def encode(
@@ -109,17 +132,79 @@ class TextEncoder:
         out = np.zeros((len(texts), self.feature_dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
-            batch = {
-                k: v.to(self.device) for k, v in self.tokenize([texts[i] for i in idx]).items()
-            }
-            with autocast(self.device):
-                hidden = module(**batch).last_hidden_state
-            emb = mean_pool(hidden.float(), batch["attention_mask"])
-            if normalize:
-                emb = torch.nn.functional.normalize(emb, dim=-1)
-            out[idx] = emb.cpu().numpy()
+            batch = self.tokenize([texts[i] for i in idx])
+            out[idx] = self._embed(module, batch, normalize)
         module.train(was_training)
         return out
+
+    @torch.inference_mode()
+    def encode_chunked(
+        self,
+        texts: list[str],
+        batch_size: int = 32,
+        max_chunks: int = MAX_CHUNKS,
+        overlap: int = CHUNK_OVERLAP,
+        normalize: bool = True,
+    ) -> np.ndarray:
+        """(n, d) float32: each text embedded as the mean of its chunks' embeddings.
+
+        A text is cut into windows of the context minus [CLS]/[SEP] (``chunk_windows``), each
+        window is encoded like a text of its own, and the chunk embeddings are averaged, then
+        L2-normalised when ``normalize``. A text within the context is one chunk, so it gets its
+        plain ``encode`` embedding.
+        """
+        prefix, suffix = self._special_wrap()
+        window = self.max_length - len(prefix) - len(suffix)
+        ids = self.tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
+        chunks: list[list[int]] = []
+        owner: list[int] = []
+        for i, seq in enumerate(ids["input_ids"]):
+            for piece in chunk_windows(seq, window, overlap, max_chunks):
+                chunks.append(prefix + piece + suffix)
+                owner.append(i)
+        was_training = self.model.training
+        self.model.eval()
+        order = np.argsort([-len(c) for c in chunks], kind="stable")
+        emb = np.zeros((len(chunks), self.feature_dim), dtype=np.float32)
+        for start in range(0, len(chunks), batch_size):
+            idx = order[start : start + batch_size]
+            batch = self.tokenizer.pad(
+                {"input_ids": [chunks[i] for i in idx]}, padding=True, return_tensors="pt"
+            )
+            emb[idx] = self._embed(self.model, batch, normalize)
+        self.model.train(was_training)
+        out = np.zeros((len(texts), self.feature_dim), dtype=np.float64)
+        np.add.at(out, np.asarray(owner, dtype=np.int64), emb)
+        out /= np.maximum(np.bincount(owner, minlength=len(texts)), 1)[:, None]
+        if normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out.astype(np.float32)
+
+    def chunk_capacity(self, max_chunks: int = MAX_CHUNKS, overlap: int = CHUNK_OVERLAP) -> int:
+        """The longest text (word pieces with [CLS]/[SEP], as ``token_counts``) that
+        ``encode_chunked`` reads whole; a longer one is read through windows spread over it."""
+        prefix, suffix = self._special_wrap()
+        window = self.max_length - len(prefix) - len(suffix)
+        return window + (max_chunks - 1) * (window - overlap) + len(prefix) + len(suffix)
+
+    def _special_wrap(self) -> tuple[list[int], list[int]]:
+        """The special tokens the tokenizer puts before and after a text (MiniLM: [CLS], [SEP]),
+        read off one encoded word: transformers 5 tokenizers have no build_inputs_with_special_tokens."""
+        bare = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+        full = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        for k in range(len(full) - len(bare) + 1):
+            if full[k : k + len(bare)] == bare:
+                return list(full[:k]), list(full[k + len(bare) :])
+        raise ValueError(f"cannot find where {self.name}'s tokenizer adds its special tokens")
+
+    def _embed(self, module: torch.nn.Module, batch: Any, normalize: bool) -> np.ndarray:
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        with autocast(self.device):
+            hidden = module(**batch).last_hidden_state
+        emb = mean_pool(hidden.float(), batch["attention_mask"])
+        if normalize:
+            emb = torch.nn.functional.normalize(emb, dim=-1)
+        return emb.cpu().numpy()
 
     def fresh_module(self) -> torch.nn.Module:
         """A trainable copy of the encoder (the cached one stays frozen)."""

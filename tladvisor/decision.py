@@ -923,7 +923,10 @@ def _choose_by_prediction(
 ) -> Strategy:
     """The most accurate strategy, or the cheapest within the best one's interval."""
     order = {s: i for i, s in enumerate(TIE_ORDER)}
-    candidates = [s for s in b.raw if not _excluded_by_answers(p, s)] or list(b.raw)
+    # Strategies the suite has no curve for cannot be compared by prediction: they stay in the
+    # alternatives, ranked after, with the honest [chance, 1] interval.
+    known = [s for s in b.raw if expected[s].known]
+    candidates = [s for s in known if not _excluded_by_answers(p, s)] or known
     ranked = sorted(candidates, key=lambda s: (-expected[s].point, order[s]))
     best = ranked[0]
     top = expected[best]

@@ -262,6 +262,7 @@ class Prediction:
     low: float
     high: float
     basis: str  # how it was predicted, in words
+    known: bool = True  # False: no curve for this strategy, so the interval is [chance, 1]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -269,6 +270,7 @@ class Prediction:
             "low": round(self.low, 4),
             "high": round(self.high, 4),
             "basis": self.basis,
+            "known": self.known,
         }
 
 
@@ -296,7 +298,12 @@ def predict(model: OutcomeModel, modality: str, strategy: Strategy, anchors: Anc
         curve = model.unanchored.get(key)
         if curve is None:
             return Prediction(
-                strategy, (chance + 1) / 2, chance, 1.0, "no measurement and no benchmark curve"
+                strategy,
+                (chance + 1) / 2,
+                chance,
+                1.0,
+                "no measurement and no benchmark curve",
+                known=False,
             )
         centre = curve.alpha + curve.beta * _x(strategy, anchors, False)
         e_hi, e_lo = centre + curve.q_high, centre + curve.q_low

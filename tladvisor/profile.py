@@ -50,6 +50,8 @@ class TextLengths:
     tokens_p95: float | None
     n_truncated: int | None  # texts longer than the encoder's context, cut when encoded
     context_tokens: int | None
+    truncated_share: float | None = None  # n_truncated / rows: from CHUNK_WHEN_TRUNCATED_SHARE on,
+    # feature extraction and the probe embed each text as the mean of its chunks
 
 
 @dataclass(frozen=True)
@@ -82,11 +84,35 @@ class Probe:
     # The zero-shot strategy's default (text: label-name similarity; images: ConSE) on every
     # probed row: no training, so all rows count. None under ZERO_SHOT_MIN_ROWS rows.
     zero_shot_accuracy: float | None = None
+    # Many texts longer than the encoder's context: kNN and linear read each text as the mean of its
+    # chunk embeddings, as feature extraction would, and truncated_best is the better of the two on
+    # the plain (cut) features. None when not chunked.
+    chunked: bool = False
+    truncated_best: float | None = None
 
     @property
     def best(self) -> float:
         # Both are frozen-feature classifiers the feature-extraction strategy could ship.
         return max(self.knn_accuracy, self.linear_accuracy)
+
+    @property
+    def zero_shot_rows(self) -> int:
+        return self.n_train + self.n_eval  # zero-shot trains on nothing: every probed row counts
+
+    def intervals(self) -> dict[str, list[float]]:
+        """80% Wilson interval of each measured accuracy, from the rows it was scored on."""
+        from tladvisor.outcomes import wilson
+
+        measured = {
+            "probe": (self.best, self.n_eval),
+            "baseline": (self.baseline_accuracy, self.n_eval),
+            "zero_shot": (self.zero_shot_accuracy, self.zero_shot_rows),
+        }
+        return {
+            name: [round(x, 4) for x in wilson(value, n)]
+            for name, (value, n) in measured.items()
+            if value is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -122,9 +148,11 @@ class MeasuredProfile:
             )
         if "gpu_memory_gb" not in answers:
             answers["gpu_memory_gb"] = detect_gpu_memory_gb()
+        zero_shot_rows = None
         if answers.get("zero_shot_accuracy") is None and self.probe is not None:
             measured = self.probe.zero_shot_accuracy  # the user's own figure wins
             answers["zero_shot_accuracy"] = None if measured is None else round(measured, 4)
+            zero_shot_rows = None if measured is None else self.probe.zero_shot_rows
         u = self.unusualness
         return TaskProfile(
             modality=self.modality,
@@ -134,11 +162,19 @@ class MeasuredProfile:
             domain_unusualness=round(u.score, 4) if u is not None else None,
             unusualness_measured=u is not None,
             probe_accuracy=round(self.probe.best, 4) if self.probe is not None else None,
+            truncated_share=(
+                round(self.text_lengths.truncated_share, 4)
+                if self.text_lengths is not None and self.text_lengths.truncated_share is not None
+                else None
+            ),
             baseline_accuracy=(
                 round(self.probe.baseline_accuracy, 4)
                 if self.probe is not None and self.probe.baseline_accuracy is not None
                 else None
             ),
+            probe_rows=self.probe.n_eval if self.probe is not None else None,
+            probe_shots=self.probe.shots_per_class if self.probe is not None else None,
+            zero_shot_rows=zero_shot_rows,
             **answers,
         )
 
@@ -147,6 +183,7 @@ class MeasuredProfile:
         out["unusualness"] = self.unusualness.to_dict() if self.unusualness else None
         if self.probe is not None:
             out["probe"]["best"] = self.probe.best
+            out["probe"]["intervals"] = self.probe.intervals()
         return out
 
 
@@ -196,15 +233,37 @@ def text_lengths(texts: list[str], device: str | None, notes: list[str]) -> Text
         notes.append(f"token lengths not measured: {exc}")
     else:
         context = encoder.max_length
-        ids = encoder.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        tokens = np.array([len(x) for x in ids], dtype=np.float64)
+        tokens = encoder.token_counts(texts).astype(np.float64)
+    cut = int((tokens > context).sum()) if tokens is not None else None
     return TextLengths(
         chars_mean=float(chars.mean()),
         chars_p95=float(np.percentile(chars, 95)),
         tokens_mean=float(tokens.mean()) if tokens is not None else None,
         tokens_p95=float(np.percentile(tokens, 95)) if tokens is not None else None,
-        n_truncated=int((tokens > context).sum()) if tokens is not None else None,
+        n_truncated=cut,
         context_tokens=context,
+        truncated_share=cut / len(texts) if cut is not None else None,
+    )
+
+
+def truncation_note(lengths: TextLengths) -> str | None:
+    """A sentence on how many texts MiniLM cuts and what feature extraction does about it."""
+    from tladvisor.embeddings import CHUNK_WHEN_TRUNCATED_SHARE, MAX_CHUNKS
+
+    share, context = lengths.truncated_share, lengths.context_tokens
+    if not share:
+        return None
+    pct = f"{share:.0%}" if share >= 0.01 else "under 1%"
+    said = f"{pct} of texts are longer than MiniLM's {context} tokens"
+    if share >= CHUNK_WHEN_TRUNCATED_SHARE:
+        return (
+            f"{said}; frozen features of them see only each text's opening, so feature extraction "
+            f"and the probe embed each as the mean of its {context}-token chunks (up to "
+            f"{MAX_CHUNKS})"
+        )
+    return (
+        f"{said} and are cut to their first {context} when encoded (feature extraction chunks "
+        f"them from {CHUNK_WHEN_TRUNCATED_SHARE:.0%} on, or with chunk_long_texts='on')"
     )
 
 
@@ -280,8 +339,14 @@ def few_shot_accuracies(
     return knn, linear
 
 
-def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe | None:
-    """The few-shot probe on frozen features of the modality's default model (None if it can't)."""
+def run_probe(
+    dataset: Dataset, device: str | None, notes: list[str], chunked: bool = False
+) -> Probe | None:
+    """The few-shot probe on frozen features of the modality's default model (None if it can't).
+
+    ``chunked`` (text) probes features that embed each text as the mean of its chunks, as feature
+    extraction does on long texts, and also records the best accuracy on the truncated features.
+    """
     from tladvisor import catalog, embeddings
 
     counts = dataset.class_counts
@@ -304,17 +369,29 @@ def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe |
         fingerprint_of(dataset.modality, items, labels),
     )
     try:
-        encoded = embeddings.encode(sub, model_name, device=device)
+        encoded = embeddings.encode(sub, model_name, device=device)  # zero-shot reads these
+        feats = encoded.features
+        if chunked:
+            feats = embeddings.encode(sub, model_name, device=device, chunked=True).features
     except catalog.ModelUnavailable as exc:
         notes.append(f"probe skipped: {exc}")
         return None
-    feats = encoded.features
     index = {c: i for i, c in enumerate(dataset.classes)}
     y = np.array([index[label] for label in labels])
     n_train = len(train)
     shots = min(min(counts.values()) - 1, per_class)
     k = max(1, min(PROBE_K, shots))
     knn, linear = few_shot_accuracies(feats[:n_train], y[:n_train], feats[n_train:], y[n_train:], k)
+    truncated_best = None
+    if chunked:
+        plain = encoded.features
+        truncated_best = max(
+            few_shot_accuracies(plain[:n_train], y[:n_train], plain[n_train:], y[n_train:], k)
+        )
+        notes.append(
+            f"the probe read chunked features: best {max(knn, linear):.2f} against "
+            f"{truncated_best:.2f} on the truncated openings"
+        )
     majority = np.bincount(y[n_train:]).max() / len(evaluate)
     baseline = baseline_accuracy(dataset.modality, items[:n_train], y[:n_train], items[n_train:],
                                  y[n_train:])  # fmt: skip
@@ -324,7 +401,7 @@ def run_probe(dataset: Dataset, device: str | None, notes: list[str]) -> Probe |
                                        device, notes)  # fmt: skip
     return Probe(
         model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority), baseline,
-        zero_shot,
+        zero_shot, chunked, truncated_best,
     )  # fmt: skip
 
 
@@ -401,6 +478,7 @@ def measure_profile(
     seconds. A model that is not installed drops the measurements that need it, with a note.
     """
     from tladvisor import unusualness as unusual
+    from tladvisor.embeddings import should_chunk
 
     if len(dataset) == 0:
         raise ValueError(f"data set {dataset.name!r} has no rows; load a file with labelled rows")
@@ -410,6 +488,9 @@ def measure_profile(
     lengths = sizes = None
     if dataset.modality == "text":
         lengths = text_lengths(list(dataset.items), device, notes)
+        said = truncation_note(lengths)
+        if said:
+            notes.append(said)
     else:
         sizes = image_sizes(list(dataset.items))
     measured = None
@@ -420,7 +501,8 @@ def measure_profile(
                 notes.append("unusualness not measured: none of its models could be loaded")
         except FileNotFoundError as exc:  # no calibration or reference set shipped
             notes.append(f"unusualness not measured: {exc}")
-    probed = run_probe(dataset, device, notes) if probe else None
+    chunked = lengths is not None and should_chunk("auto", lengths.truncated_share)
+    probed = run_probe(dataset, device, notes, chunked) if probe else None
     return MeasuredProfile(
         name=dataset.name,
         modality=dataset.modality,

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tladvisor.data import Dataset, TaskData, split_dataset
+from tladvisor.data import DataError, Dataset, TaskData, split_dataset
+from tladvisor.data.splits import Split, evaluation_split, split_problem
 from tladvisor.strategies import Strategy, get
 from tladvisor.strategies.base import Cancelled, RunContext, StrategyConfig
 
@@ -179,6 +180,7 @@ def record_queued_run(
             f"{strategy.value} does not apply to {dataset.modality} data; "
             f"it supports {', '.join(spec.modalities)}"
         )
+    _check_splittable(dataset, strategy, config)
     store.upsert_dataset(
         dataset.fingerprint,
         dataset.name,
@@ -248,6 +250,53 @@ def execute(
     return report
 
 
+def trains_on_data(strategy: Strategy, config: StrategyConfig) -> bool:
+    """Whether the run takes anything from a training split: zero-shot never, prompting only for
+    its demonstrations (``shots`` > 0), every other strategy for its weights."""
+    if strategy is Strategy.ZERO_SHOT:
+        return False
+    if strategy is Strategy.PROMPTING:
+        return getattr(config, "shots", 0) > 0
+    return True
+
+
+def _check_splittable(dataset: Dataset, strategy: Strategy, config: StrategyConfig) -> None:
+    """Refuse, before anything is written, a run that must train on data that cannot be split."""
+    problem = split_problem(dataset)
+    if problem is None:
+        return
+    if len(dataset.classes) < 2:
+        raise DataError(f"{problem}. Check the label column, or add examples of other classes.")
+    if not trains_on_data(strategy, config):
+        return
+    training_free = "zero_shot or prompting" if dataset.modality == "text" else "zero_shot"
+    if strategy is Strategy.PROMPTING:
+        raise DataError(
+            f"prompting with shots={config.shots} takes its demonstrations from a training "
+            f"split, but {problem}. Set shots=0 to prompt without demonstrations (scored on "
+            "every example), or add examples so that each class has several."
+        )
+    raise DataError(
+        f"{strategy.value} trains on part of the data and tests on the rest, but {problem}. "
+        f"Add examples so that each class has several (3 or more a class for a stratified "
+        f"split), or run {training_free}, which trains on nothing and is scored on every example."
+    )
+
+
+def _split_for(dataset: Dataset, strategy: Strategy, config: StrategyConfig) -> tuple[Split, str]:
+    """The run's split and a note on it: the shared seeded split, so every strategy on a data set
+    is tested on the same rows; or, for a run that trains on nothing and data that cannot be
+    split, every row as the test set."""
+    problem = split_problem(dataset)
+    if problem and len(dataset.classes) > 1 and not trains_on_data(strategy, config):
+        note = (
+            f"scored on all {len(dataset)} examples: {problem}, and {strategy.value} trains on "
+            "none, so none were held out"
+        )
+        return evaluation_split(dataset, seed=config.seed), note
+    return split_dataset(dataset, seed=config.seed, max_train=config.max_train), ""
+
+
 def _default_model_for(strategy: Strategy, modality: str) -> str:
     from tladvisor import catalog
 
@@ -287,7 +336,9 @@ def _run_and_record(
     import torch
 
     max_seconds, max_mem_mb = _limits()
-    split = split_dataset(dataset, seed=config.seed, max_train=config.max_train)
+    split, split_note = _split_for(dataset, strategy, config)
+    if split_note:
+        report.notes.append(split_note)
     task = TaskData(dataset, split)
     cuda = report.device.startswith("cuda")
     if cuda:
@@ -331,7 +382,9 @@ def _run_and_record(
         np.random.seed(config.seed)
         outcome = get(strategy).run(config, task, ctx)
         seconds = time.perf_counter() - started
-        if with_transferability:
+        if with_transferability and not len(split.train):
+            report.notes.append("transferability scores skipped: they need training examples")
+        elif with_transferability:
             ctx.progress(0.97, "transferability scores")
             try:
                 report.transferability = transferability_scores(task, outcome.model, report.device)
@@ -356,7 +409,8 @@ def _run_and_record(
     rows += [(k, v, "reference") for k, v in report.forgetting.items()]
     rows += [(k, float(v), "val") for k, v in outcome.extra_metrics.items()]
     rows += [("n_train", float(len(split.train)), ""), ("n_test", float(len(split.test)), "")]
-    rows.append(("train_per_class", float(np.bincount(task.y("train")).min()), ""))
+    per_class = np.bincount(task.y("train")).min() if len(split.train) else 0
+    rows.append(("train_per_class", float(per_class), ""))
     details = {
         "classes": task.classes,
         "per_class": scores["per_class"],

@@ -3,6 +3,10 @@
 Each model's frozen embeddings of the data (cached) are scored with LogME, H-score, kNN and, for an
 ImageNet-head model, LEEP and NCE. Ranking is by LogME, the metric with the best published
 agreement with fine-tuned accuracy (You et al. 2021; see BENCHMARKS.md for ours).
+
+A text encoder scores the features feature extraction would ship: when at least
+``embeddings.CHUNK_WHEN_TRUNCATED_SHARE`` of the texts are longer than its context, each text is
+embedded as the mean of its chunks (the strategy's ``chunk_long_texts='auto'``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ def candidate_models(modality: str) -> list[str]:
 
 
 def rank_models(dataset: Dataset, models: list[str] | None = None) -> list[dict[str, Any]]:
-    """[{rank, model, scores: {logme, h_score, knn_accuracy, ...}, seconds}] best first."""
+    """[{rank, model, scores: {logme, h_score, knn_accuracy, ...}, seconds, truncated_share,
+    chunked}] best first; ``truncated_share`` is None for a model that is not a text encoder."""
     from tladvisor import catalog, embeddings, transferability
 
     names = models or candidate_models(dataset.modality)
@@ -40,14 +45,24 @@ def rank_models(dataset: Dataset, models: list[str] | None = None) -> list[dict[
     table = []
     for name in names:
         started = time.perf_counter()
-        feats = embeddings.encode(dataset, name)
+        share = embeddings.truncated_share(list(dataset.items), name)
+        chunked = embeddings.should_chunk("auto", share)
+        feats = embeddings.encode(dataset, name, chunked=chunked)
         probs = None
         if feats.source_logits is not None:
             z = feats.source_logits[rows]
             z = np.exp(z - z.max(1, keepdims=True))
             probs = z / z.sum(1, keepdims=True)
         scores = transferability.score_all(feats.features[rows], y, probs)
-        table.append({"model": name, "scores": scores, "seconds": time.perf_counter() - started})
+        table.append(
+            {
+                "model": name,
+                "scores": scores,
+                "seconds": time.perf_counter() - started,
+                "truncated_share": share,
+                "chunked": chunked,
+            }
+        )
     table.sort(key=lambda r: -r["scores"].get("logme", float("-inf")))
     for i, row in enumerate(table, 1):
         row["rank"] = i

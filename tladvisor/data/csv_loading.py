@@ -319,7 +319,10 @@ def load_text_csv(
     if long:
         texts = [t[: limits.MAX_TEXT_CHARS] for t in texts]
         notes.append(f"truncated {long} text(s) longer than {limits.MAX_TEXT_CHARS:,} characters")
-    _check_labels(labels, what, notes)
+    # A label column the user named, or one called "label", "class" ..., is a label; one guessed by
+    # its few distinct values may be an ID, and mostly unique values then refuse the file.
+    confirmed = label_col is not None or label.lower() in LABEL_NAMES
+    _check_labels(labels, what, notes, labels_confirmed=confirmed)
     return Dataset(
         name=name or _default_name(what),
         modality=TEXT,

@@ -71,8 +71,15 @@ def fingerprint_of(modality: str, items: list[Any], labels: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def _check_labels(labels: list[str], what: str, notes: list[str]) -> None:
-    """Reject label sets no classifier can learn from; note the ones that weaken the split."""
+def _check_labels(
+    labels: list[str], what: str, notes: list[str], *, labels_confirmed: bool
+) -> None:
+    """Reject label sets no classifier can learn from; note the ones that weaken the split.
+
+    ``labels_confirmed``: the user chose the labels (named the column, or they are images in class
+    folders or listed with their files). Then mostly unique labels are a zero-shot check (one
+    example a class) and only noted; a guessed column is refused, as it is likely an ID.
+    """
     counts = Counter(labels)
     n, k = len(labels), len(counts)
     if k < 2:
@@ -86,11 +93,20 @@ def _check_labels(labels: list[str], what: str, notes: list[str]) -> None:
             "broader classes, or check that the label column is really a label."
         )
     if k >= n / 1.5:
-        raise DataError(
-            f"{what} has {k} distinct labels for {n} examples: most labels are unique. Did you "
-            "pick an ID or free-text column as the label? Choose the label column by name, or "
-            "add examples so that each class has several."
+        if not labels_confirmed:
+            raise DataError(
+                f"{what} has {k} distinct labels for {n} examples: most labels are unique. Did "
+                "you pick an ID or free-text column as the label? Choose the label column by "
+                "name, or add examples so that each class has several."
+            )
+        single = sum(m == 1 for m in counts.values())
+        notes.append(
+            f"{k} distinct labels for {n} examples ({single} of {k} classes have one example): "
+            "enough for a zero-shot check. Zero-shot and prompting run on it and are scored on "
+            "every example; strategies that train refuse it, as they need several examples a "
+            "class to train and test on"
         )
+        return
     single = sorted(c for c, m in counts.items() if m == 1)
     if single:
         shown = ", ".join(map(repr, single[:5])) + (" ..." if len(single) > 5 else "")

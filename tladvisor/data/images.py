@@ -154,7 +154,8 @@ def _decode_all(
 def _images_dataset(
     items: list[Any], labels: list[str], what: str, name: str | None, notes: list[str]
 ) -> Dataset:
-    _check_labels(labels, what, notes)
+    # Class folders and image lists are labels the user made: one image a class is a zero-shot check.
+    _check_labels(labels, what, notes, labels_confirmed=True)
     return Dataset(
         name=name or _default_name(what),
         modality=IMAGE,

@@ -18,6 +18,33 @@ class Split:
     seed: int
 
 
+def split_problem(ds: Dataset) -> str | None:
+    """Why ``ds`` cannot be split into train, validation and test sets (None when it can).
+
+    A split needs two classes, two examples beyond one a class, and fewer classes than two thirds
+    of the examples: past that most classes have one example, which can train or be tested but not
+    both, so a test score would measure classes the model never saw.
+    """
+    n, k = len(ds), len(set(ds.labels))
+    if k < 2:
+        return f"the data has one class ({ds.classes[0]!r}); a classifier needs at least two"
+    if n < k + 2:
+        return f"{n} examples are too few to split {k} classes into train, validation and test sets"
+    if k >= n / 1.5:
+        return (
+            f"{k} classes for {n} examples leave most classes a single example, which cannot be "
+            "both trained on and tested"
+        )
+    return None
+
+
+def evaluation_split(ds: Dataset, seed: int = 0) -> Split:
+    """Every row in the test set: for paths that train on nothing (zero-shot, 0-shot prompting)
+    when the data cannot be split, e.g. one example a class."""
+    empty = np.array([], dtype=np.int64)
+    return Split(empty, empty, np.arange(len(ds), dtype=np.int64), seed)
+
+
 def split_dataset(
     ds: Dataset,
     seed: int = 0,
@@ -38,19 +65,12 @@ def split_dataset(
         raise ValueError(
             f"val_frac={val_frac} and test_frac={test_frac} must each be in (0, 1) and sum below 1"
         )
+    problem = split_problem(ds)
+    if problem:
+        raise DataError(f"{problem}; add examples (several a class).")
     y = ds.label_ids()
     idx = np.arange(len(ds))
     counts = np.bincount(y)
-    if len(counts) < 2:
-        raise DataError(
-            f"the data has one class ({ds.classes[0]!r}); a classifier needs at least two. "
-            "Check the label column."
-        )
-    if len(ds) < len(counts) + 2:
-        raise DataError(
-            f"{len(ds)} examples are too few to split {len(counts)} classes into train, "
-            "validation and test sets; add examples (several a class)."
-        )
     stratify_ok = counts.min() >= 3
     strat = y if stratify_ok else None
     n_test = max(int(round(len(ds) * test_frac)), len(counts) if stratify_ok else 1)

@@ -5,6 +5,10 @@ run on the same data costs only the head. The head is scikit-learn's ``LogisticR
 standardised features, its inverse regularisation C chosen on the validation split; the scaler is
 folded into the weights so the head is a plain linear layer (what LP-FT starts fine-tuning from).
 Works with MiniLM-style text encoders, EfficientNet-Lite0 and user-supplied CLIP image towers.
+
+A text encoder reads only its first 256 word pieces; when many training texts are longer
+(``chunk_long_texts='auto'``, from ``embeddings.CHUNK_WHEN_TRUNCATED_SHARE`` of them), each text is
+embedded as the mean of its chunk embeddings instead, and the run's notes say so.
 """
 
 from __future__ import annotations
@@ -33,11 +37,22 @@ class FeatureExtractionConfig(StrategyConfig):
         metadata={"help": "inverse regularisation strengths tried; the best on validation wins"},
     )
     max_iter: int = field(default=2000, metadata={"help": "L-BFGS iterations per fit"})
+    chunk_long_texts: str = field(
+        default="auto",
+        metadata={
+            "help": "text: embed a text longer than the encoder's context as the mean of its "
+            "chunk embeddings (up to 16 chunks, ~3.6k word pieces). 'auto': when at least 20% of "
+            "the training texts are that long; 'on' / 'off' force it"
+        },
+    )
 
     ignored_fields: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "lr", "patience")
 
     def __post_init__(self) -> None:
+        from tladvisor.embeddings import chunk_setting
+
         super().__post_init__()
+        self.chunk_long_texts = chunk_setting(self.chunk_long_texts)
         self.c_values = [float(c) for c in self.c_values]
         if not self.c_values or any(not c > 0 for c in self.c_values):
             raise ValueError(
@@ -174,11 +189,13 @@ def run(config: FeatureExtractionConfig, data: TaskData, ctx: RunContext) -> Out
             f"{catalog.default_model(data.modality)!r} or a user encoder ('hf:' text, 'clip:' images)"
         )
     ctx.check_cancel()
-    ctx.progress(0.05, f"encoding {len(data.dataset)} items with frozen {name}")
-    feats = embeddings.encode(data.dataset, name, device=ctx.device).features
+    rows = train_rows(data, config.max_train, config.seed)
+    chunked, notes = _chunking(config.chunk_long_texts, name, data, rows, ctx.device)
+    how = " (long texts as the mean of their chunks)" if chunked else ""
+    ctx.progress(0.05, f"encoding {len(data.dataset)} items with frozen {name}{how}")
+    feats = embeddings.encode(data.dataset, name, device=ctx.device, chunked=chunked).features
     ctx.check_cancel()
     ctx.progress(0.7, "fitting the logistic-regression head")
-    rows = train_rows(data, config.max_train, config.seed)
     labels = data.dataset.label_ids()
     probe = fit_linear_probe(
         feats[rows],
@@ -191,19 +208,13 @@ def run(config: FeatureExtractionConfig, data: TaskData, ctx: RunContext) -> Out
     )
     ctx.check_cancel()
     proba = probe.proba(feats[data.split.test])
-    notes = list(probe.notes)
-    if spec.kind == catalog.TEXT_ENCODER:
-        encoder = catalog.load(name, device=ctx.device)
-        cut = encoder.n_truncated(list(data.dataset.items))
-        if cut:
-            notes.append(
-                f"{cut} texts are longer than {encoder.max_length} tokens and were truncated"
-            )
+    notes = list(probe.notes) + notes
     head = probe.weight.size + probe.bias.size
+    frozen = f"{name} frozen, mean of chunks" if chunked else f"{name} frozen"
     outcome = Outcome.from_proba(
         proba,
         model=name,
-        backend=f"{name} frozen + logistic regression (C={probe.c:g} chosen on validation)",
+        backend=f"{frozen} + logistic regression (C={probe.c:g} chosen on validation)",
         trainable_params=int(head),
         total_params=int(encoder_params(name, ctx.device) + head),
         extra_metrics={"val_accuracy": probe.val_accuracy},
@@ -213,6 +224,53 @@ def run(config: FeatureExtractionConfig, data: TaskData, ctx: RunContext) -> Out
         outcome.artifact_path = _save_head(probe, name, data, ctx)
     ctx.progress(0.95, "linear probe done")
     return outcome
+
+
+def _chunking(
+    setting: str, name: str, data: TaskData, rows: np.ndarray, device: str
+) -> tuple[bool, list[str]]:
+    """(embed long texts as the mean of their chunks?, notes saying what was cut or chunked).
+
+    ``setting`` 'auto' chunks when at least ``CHUNK_WHEN_TRUNCATED_SHARE`` of the training rows
+    are longer than the encoder's context; models that are not text encoders never chunk.
+    """
+    from tladvisor import embeddings
+
+    if catalog.get_spec(name).kind != catalog.TEXT_ENCODER:
+        if setting == "on":
+            raise ValueError(
+                f"chunk_long_texts='on' needs a text encoder, but {name!r} is not one; "
+                "use 'auto' or 'off'"
+            )
+        return False, []
+    encoder = catalog.load(name, device=device)
+    lengths = encoder.token_counts(list(data.dataset.items))
+    long = lengths > encoder.max_length
+    share = float(long[rows].mean()) if len(rows) else 0.0
+    chunked = embeddings.should_chunk(setting, share)
+    if not long.any():
+        return chunked, []
+    cut = int(long.sum())
+    said = f"{share:.0%} of the training texts ({cut} texts in all) are longer than {name}'s "
+    said += f"{encoder.max_length} tokens"
+    if chunked:
+        capped = int((lengths > encoder.chunk_capacity()).sum())
+        note = (
+            f"{said}; each text was embedded as the mean of its {encoder.max_length}-token chunk "
+            f"embeddings (chunk_long_texts={setting!r})"
+        )
+        if capped:
+            note += (
+                f"; {capped} texts exceed {embeddings.MAX_CHUNKS} chunks and were read through "
+                f"{embeddings.MAX_CHUNKS} windows spread evenly over them"
+            )
+        return True, [note]
+    why = (
+        "chunk_long_texts='off'"
+        if setting == "off"
+        else f"under the {embeddings.CHUNK_WHEN_TRUNCATED_SHARE:.0%} at which 'auto' chunks"
+    )
+    return False, [f"{said} and were truncated to their openings ({why})"]
 
 
 def _save_head(probe: LinearProbe, name: str, data: TaskData, ctx: RunContext) -> str:
