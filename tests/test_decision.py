@@ -57,6 +57,7 @@ TEST_CASES = [
     ("familiar-baseline-ahead-within-noise", dict(modality="text", n_labeled=128, n_classes=2, domain_unusualness=0.16, unusualness_measured=True, probe_accuracy=0.52, baseline_accuracy=0.65, probe_rows=24), S.PROMPTING, ["seed002.source_close", "seed003.few_labels"]),
     # 189 long speeches: familiar-looking (0.21), yet the measured gap is far outside its interval
     ("familiar-looking-measured-baseline-wins", dict(modality="text", n_labeled=189, n_classes=2, domain_unusualness=0.21, unusualness_measured=True, probe_accuracy=0.72, baseline_accuracy=0.97, probe_rows=61, probe_shots=64), S.SCRATCH, ["profile.baseline_beats_probe", "seed002.negative_transfer"]),
+    ("long-texts-truncation-decides", dict(modality="text", n_labeled=189, n_classes=2, truncated_share=0.95, probe_accuracy=0.8, probe_truncated_accuracy=0.7), S.FEATURE_EXTRACTION, ["profile.long_texts"]),
     ("declared-baseline-gap-counts-on-familiar", dict(modality="text", n_labeled=128, n_classes=2, domain_unusualness=0.16, probe_accuracy=0.52, baseline_accuracy=0.65), S.SCRATCH, ["profile.baseline_beats_probe"]),
     ("unusual-but-probe-beats-baseline", dict(modality="image", n_labeled=5000, n_classes=10, domain_unusualness=0.88, unusualness_measured=True, probe_accuracy=0.77, baseline_accuracy=0.70), S.LP_FT, ["seed003.domain_unusual", "lpft.good_features_large_shift"]),
     # ── images: CLIP / ConSE zero-shot vs a probe ──

@@ -175,3 +175,21 @@ def test_without_measurements_the_rules_decide() -> None:
     assert rec.decided_by == "rules"
     assert rec.strategy is S.LORA  # seed002.lora_memory, as the rule table says
     assert all(a.expected is not None for a in rec.alternatives)
+
+
+def test_fine_tuning_is_anchored_on_the_openings_when_the_probe_chunked() -> None:
+    """Long texts: the probe read them whole (chunks), fine-tuning reads only the opening."""
+    whole = _measured(probe_accuracy=0.9, probe_rows=100, truncated_share=0.9)
+    cut = _measured(
+        probe_accuracy=0.9, probe_rows=100, truncated_share=0.9, probe_truncated_accuracy=0.6
+    )
+    model = _model()
+    lora_whole = next(
+        a for a in recommend(whole, outcome_model=model).alternatives if a.strategy is S.LORA
+    )
+    rec = recommend(cut, outcome_model=model)
+    lora_cut = next(a for a in rec.alternatives if a.strategy is S.LORA)
+    fe_cut = next(a for a in rec.alternatives if a.strategy is S.FEATURE_EXTRACTION)
+    assert lora_cut.expected.point < lora_whole.expected.point - 0.1
+    assert fe_cut.expected.point > lora_cut.expected.point  # FE keeps the whole-text anchor
+    assert "profile.long_texts" in {r.rule for r in rec.reasons}

@@ -47,6 +47,9 @@ SETFIT_PER_CLASS = 8  # Tunstall et al. 2022: 8 examples per class are competiti
 PROBE_SUFFICIENT = 0.85  # a measured probe this accurate: frozen features suffice
 ZERO_SHOT_SUFFICIENT = 0.85
 NEAR_CHANCE_MARGIN = 0.1  # accuracy within this of 1/n_classes counts as chance
+# Share of texts longer than the encoder's context from which truncation may decide the result
+# (tladvisor.embeddings.CHUNK_WHEN_TRUNCATED_SHARE: feature extraction chunks from there on).
+LONG_TEXT_SHARE = 0.2
 # A no-transfer baseline this far above the pretrained probe on the same shots, on a domain not
 # known to be familiar, is measured negative transfer (BENCHMARKS.md part 2: on permuted MNIST pixels
 # beat the probe by ~27 points). 0.1 is about two standard errors of the difference of two
@@ -156,6 +159,13 @@ class TaskProfile:
     zero_shot_rows: int | None = field(
         default=None, metadata=_help("rows the measured zero-shot accuracy was scored on")
     )
+    probe_truncated_accuracy: float | None = field(
+        default=None,
+        metadata=_help(
+            "the probe on features of each text's opening only (what fine-tuning reads) when "
+            "the probe itself read long texts whole, as chunks; 0-1"
+        ),
+    )
     truncated_share: float | None = field(
         default=None,
         metadata=_help(
@@ -188,6 +198,7 @@ class TaskProfile:
             "probe_accuracy",
             "zero_shot_accuracy",
             "baseline_accuracy",
+            "probe_truncated_accuracy",
             "truncated_share",
         ):
             _check_fraction(name, getattr(self, name))
@@ -807,6 +818,26 @@ def _rule_evidence(p: TaskProfile, f: _Facts, b: _Board, evidence: Mapping[str, 
             )
 
 
+def _rule_long_texts(p: TaskProfile, f: _Facts, b: _Board) -> None:
+    share = p.truncated_share
+    if not f.text or share is None or share < LONG_TEXT_SHARE:
+        return
+    measured = ""
+    cut = p.probe_truncated_accuracy
+    if cut is not None and p.probe_accuracy is not None:
+        measured = (
+            f" Measured: the probe scored {p.probe_accuracy:.2f} on whole texts (chunked) and "
+            f"{cut:.2f} on their openings."
+        )
+    b.fire(
+        "profile.long_texts",
+        f"{share:.0%} of your texts are longer than the encoder's 256-token context. Feature "
+        "extraction reads each whole (the mean of its chunks' embeddings); fine-tuning, LoRA and "
+        "prompting read only the opening, so truncation is likely to decide the result." + measured,
+        {**_each(_TUNED, -1.0), PROMPT: -1.0, FE: 0.5},
+    )
+
+
 RULES: tuple[Callable[[TaskProfile, _Facts, _Board], None], ...] = (
     _rule_degenerate,
     _rule_domain,
@@ -816,6 +847,7 @@ RULES: tuple[Callable[[TaskProfile, _Facts, _Board], None], ...] = (
     _rule_zero_shot_images,
     _rule_transfer_risk,
     _rule_measured,
+    _rule_long_texts,
 )
 
 
@@ -893,6 +925,7 @@ def anchors_of(p: TaskProfile) -> outcomes.Anchors:
         chance=chance,
         per_class=p.n_labeled * outcomes.TRAIN_SHARE / max(p.n_classes, 1),
         probe=p.probe_accuracy if p.probe_rows else None,
+        probe_truncated=p.probe_truncated_accuracy if p.probe_rows else None,
         baseline=p.baseline_accuracy if p.probe_rows else None,
         zero_shot=p.zero_shot_accuracy if p.zero_shot_rows else None,
         shots=p.probe_shots,

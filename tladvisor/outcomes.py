@@ -14,7 +14,7 @@ where a learning curve is a straight line in log-log (error falls as a power of 
     log e_strategy(k) = log e_anchor + alpha + beta * log2(k / anchor_shots)
 
 ``alpha`` and ``beta`` (per modality and strategy) are least-squares fits over the benchmark
-suite's learning curves (``bench/outcomes.py`` writes ``data/outcome_model.json``); the interval
+suite's learning curves (``bench/lodo.py`` writes ``data/outcome_model.json``); the interval
 is the fit's 10%/90% residual quantiles, widened by the anchor's own sampling error (a Wilson
 interval on the rows it was scored on). Without an anchor a strategy falls back to the suite's
 unanchored curve (``log e = alpha + beta * log2(k)``), whose interval is honestly wide.
@@ -44,12 +44,14 @@ Z80 = 1.2816  # two-sided 80%: the interval every prediction states
 E_FLOOR = 0.01  # remaining error is never predicted below 1% (log of 0 is undefined)
 QUANTILES = (0.1, 0.9)
 
+# Fine-tuning reads only each text's opening (the encoder's context), so when the probe read long
+# texts whole, as chunks, the fine-tuning paths are anchored on the probe of the openings.
 ANCHOR_OF = {
     Strategy.FEATURE_EXTRACTION: "probe",
-    Strategy.PARTIAL_FINETUNE: "probe",
-    Strategy.FULL_FINETUNE: "probe",
-    Strategy.LP_FT: "probe",
-    Strategy.LORA: "probe",
+    Strategy.PARTIAL_FINETUNE: "probe_cut",
+    Strategy.FULL_FINETUNE: "probe_cut",
+    Strategy.LP_FT: "probe_cut",
+    Strategy.LORA: "probe_cut",
     Strategy.SCRATCH: "baseline",
     Strategy.ZERO_SHOT: "zero_shot",
     Strategy.PROMPTING: "zero_shot",
@@ -147,7 +149,7 @@ def load_model(path: str | os.PathLike | None = None) -> OutcomeModel:
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(
             f"{target} is not a valid outcome model ({exc}); regenerate it with "
-            "`python bench/outcomes.py` or delete it"
+            "`python bench/lodo.py` or delete it"
         ) from exc
 
 
@@ -164,10 +166,14 @@ class Anchors:
     shots: float | None = None  # training shots a class behind probe and baseline
     rows: int | None = None  # rows probe and baseline were scored on
     zero_shot_rows: int | None = None
+    probe_truncated: float | None = None  # the probe on each text's opening, when it chunked
 
     def value(self, name: str) -> tuple[float | None, int | None]:
         if name == "zero_shot":
             return self.zero_shot, self.zero_shot_rows
+        if name == "probe_cut":
+            cut = self.probe if self.probe_truncated is None else self.probe_truncated
+            return cut, self.rows
         return getattr(self, name), self.rows
 
 

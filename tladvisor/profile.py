@@ -174,6 +174,11 @@ class MeasuredProfile:
             ),
             probe_rows=self.probe.n_eval if self.probe is not None else None,
             probe_shots=self.probe.shots_per_class if self.probe is not None else None,
+            probe_truncated_accuracy=(
+                round(self.probe.truncated_best, 4)
+                if self.probe is not None and self.probe.truncated_best is not None
+                else None
+            ),
             zero_shot_rows=zero_shot_rows,
             **answers,
         )

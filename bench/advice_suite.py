@@ -1,0 +1,234 @@
+"""The advice benchmark's measurements: every strategy over label budgets on the whole suite.
+
+For each entry of ``bench/suite.py`` and each budget of labelled examples per class, this runs
+the applicable strategies through ``tladvisor.runner.execute`` (the same code a user's run takes)
+and profiles the budget's training rows with ``tladvisor.profile.measure_profile`` (what the
+advisor would see if a user uploaded exactly those rows). ``bench/lodo.py`` then fits the outcome
+model leave-one-data-set-out on these rows and scores the advisor on the set left out.
+
+Results are appended, one JSON line a run or profile, to ``bench/results/advice_runs.jsonl`` and
+``bench/results/advice_profiles.jsonl``. They are committed: a later session resumes where this
+one stopped (a line is never measured twice), since the whole suite takes hours on 2 cores.
+
+    python bench/advice_suite.py                    # everything not yet measured
+    python bench/advice_suite.py --only cheap       # zero-shot, probe, scratch and profiles
+    python bench/advice_suite.py --sets bbc_news,textures --minutes 30
+    python bench/advice_suite.py --quick            # seconds: two small sets, for the smoke test
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import common  # noqa: F401  (sets offline mode and sys.path first)
+import suite
+from common import OUT_DIR, ROOT, log, open_store, run_one
+
+RESULTS = ROOT / "bench" / "results"
+RUNS_FILE = "advice_runs.jsonl"
+PROFILES_FILE = "advice_profiles.jsonl"
+DB_NAME = "advice.duckdb"
+
+# Labelled examples per class; None is the whole training split ("all").
+BUDGETS: tuple[int | None, ...] = (2, 8, 32, 128, None)
+CHEAP = ("feature_extraction", "scratch")  # seconds a run once the embeddings are cached
+CHEAP_SEEDS = (0, 1, 2)
+TRAINING_FREE = ("zero_shot",)  # budget-independent: measured once, on the fixed test split
+# Fine-tuning on 2 CPU cores costs minutes a run: the paths that fit each modality best, at
+# the budgets where the seeds' bands put the decision, one seed. Full fine-tuning and LP-FT are
+# left to a GPU session (make bench reports them as skipped).
+EXPENSIVE = {"text": ("lora",), "image": ("partial_finetune",)}
+EXPENSIVE_BUDGETS = (8, 128)
+SKIPPED = ("full_finetune", "lp_ft")
+# SmolLM2 scores every test item x label (~0.25 s an item on 2 cores): prompting runs once a
+# text set, on a seeded subsample of this many items a class (its own, smaller test split).
+PROMPT_PER_CLASS = 100
+QUICK_SETS = ("rotten_tomatoes", "sklearn_digits")
+QUICK_CAP = 120
+
+
+def budget_label(k: int | None) -> str:
+    return "all" if k is None else str(k)
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rows.append(json.loads(line))
+    return rows
+
+
+def append_line(path: Path, row: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, default=str) + "\n")
+
+
+def run_key(row: dict[str, Any]) -> tuple:
+    return (row["dataset"], row["strategy"], row["budget"], row["seed"])
+
+
+def plan(ds: Any, entry: suite.Entry, only: str | None) -> list[tuple[str, int | None, int]]:
+    """(strategy, budget, seed) to run on ``ds``; budgets past the data's size collapse to all."""
+    n_train = len(suite.fixed_split(ds).train)
+    n_classes = len(ds.classes)
+    budgets: list[int | None] = []
+    for k in BUDGETS:
+        effective = None if k is None or k * n_classes >= n_train else k
+        if effective not in budgets:
+            budgets.append(effective)
+    jobs: list[tuple[str, int | None, int]] = []
+    for strategy in TRAINING_FREE:
+        jobs.append((strategy, None, 0))
+    for k in budgets:
+        for strategy in CHEAP:
+            jobs += [(strategy, k, seed) for seed in CHEAP_SEEDS]
+    if only == "cheap":
+        return jobs
+    for k in EXPENSIVE_BUDGETS:
+        effective = None if k * n_classes >= n_train else k
+        for strategy in EXPENSIVE[entry.modality]:
+            jobs.append((strategy, effective, 0))
+    if entry.modality == "text":
+        jobs.append(("prompting", None, 0))
+    return jobs
+
+
+def overrides_for(strategy: str, k: int | None, seed: int, n_classes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"seed": seed}
+    if k is not None and strategy not in ("zero_shot", "prompting"):
+        out["max_train"] = k * n_classes
+    return out
+
+
+def budget_rows(ds: Any, k: int | None, seed: int = 0) -> Any:
+    """The training rows a run at budget ``k`` uses: what a user with that many labels uploads."""
+    from tladvisor.data import Dataset, fingerprint_of, split_dataset
+
+    cap = None if k is None else k * len(ds.classes)
+    split = split_dataset(ds, seed=seed, max_train=cap)
+    items = [ds.items[i] for i in split.train]
+    labels = [ds.labels[i] for i in split.train]
+    fp = fingerprint_of(ds.modality, items, labels)
+    return Dataset(f"{ds.name}@{budget_label(k)}", ds.modality, items, labels, fp, ds.source)
+
+
+def profile_row(ds: Any, k: int | None) -> dict[str, Any]:
+    from tladvisor.profile import measure_profile
+
+    rows = budget_rows(ds, k)
+    started = time.perf_counter()
+    # Unusualness is left out: the outcome model reads only the measured accuracies, and
+    # the calibrated unusualness costs a minute a set (the rules' reasons do not enter the regret).
+    measured = measure_profile(rows, unusualness=False, device="cpu")
+    task = measured.to_task_profile(gpu_memory_gb=0.0)
+    return {
+        "dataset": ds.name,
+        "budget": budget_label(k),
+        "n_labeled": task.n_labeled,
+        "n_classes": task.n_classes,
+        "min_per_class": task.min_per_class,
+        "probe_accuracy": task.probe_accuracy,
+        "baseline_accuracy": task.baseline_accuracy,
+        "zero_shot_accuracy": task.zero_shot_accuracy,
+        "probe_rows": task.probe_rows,
+        "probe_shots": task.probe_shots,
+        "zero_shot_rows": task.zero_shot_rows,
+        "truncated_share": getattr(task, "truncated_share", None),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def prompting_set(ds: Any) -> Any:
+    from common import subsample
+
+    return subsample(ds, PROMPT_PER_CLASS)
+
+
+def run_suite(
+    names: list[str],
+    results: Path,
+    db: Path,
+    only: str | None,
+    minutes: float | None,
+    cap: int = suite.DEFAULT_CAP,
+) -> dict[str, int]:
+    runs_path, profiles_path = results / RUNS_FILE, results / PROFILES_FILE
+    done = {run_key(r) for r in read_lines(runs_path)}
+    profiled = {(r["dataset"], r["budget"]) for r in read_lines(profiles_path)}
+    deadline = None if minutes is None else time.monotonic() + minutes * 60
+    counts = {"runs": 0, "profiles": 0, "left": 0}
+    store = open_store(db)
+    try:
+        for name in names:
+            entry = suite.get(name)
+            missing = suite.missing_requirement(entry)
+            if missing:
+                log(f"advice suite: {name} skipped: {missing}")
+                continue
+            ds = suite.load(name, cap=cap)
+            for strategy, k, seed in plan(ds, entry, only):
+                key = (ds.name, strategy, budget_label(k), seed)
+                if key in done:
+                    continue
+                if deadline is not None and time.monotonic() > deadline:
+                    counts["left"] += 1
+                    continue
+                target = prompting_set(ds) if strategy == "prompting" else ds
+                log(f"advice suite: {name} {strategy} @{budget_label(k)} seed {seed}")
+                row = run_one(
+                    store, target, strategy, overrides_for(strategy, k, seed, len(ds.classes))
+                )
+                row.update(dataset=ds.name, budget=budget_label(k), seed=seed)
+                row.pop("transferability", None)
+                append_line(runs_path, row)
+                done.add(key)
+                counts["runs"] += 1
+            budgets = {budget_label(k) for s, k, _seed in plan(ds, entry, "cheap") if s in CHEAP}
+            for b in sorted(budgets, key=lambda b: (b == "all", int(b) if b != "all" else 0)):
+                if (ds.name, b) in profiled:
+                    continue
+                if deadline is not None and time.monotonic() > deadline:
+                    counts["left"] += 1
+                    continue
+                k = None if b == "all" else int(b)
+                log(f"advice suite: profiling {name} @{b}")
+                append_line(profiles_path, profile_row(ds, k))
+                profiled.add((ds.name, b))
+                counts["profiles"] += 1
+    finally:
+        store.close()
+    return counts
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="two small sets, cheap runs only")
+    parser.add_argument("--sets", help="comma-separated suite entries (default: all)")
+    parser.add_argument("--only", choices=["cheap"], help="only the cheap strategies and profiles")
+    parser.add_argument("--minutes", type=float, help="stop starting new runs after this long")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--db", type=Path, default=OUT_DIR / DB_NAME)
+    args = parser.parse_args()
+    if args.quick:
+        names, only, cap = list(QUICK_SETS), "cheap", QUICK_CAP
+    else:
+        names = args.sets.split(",") if args.sets else [e.name for e in suite.entries()]
+        only, cap = args.only, suite.DEFAULT_CAP
+    counts = run_suite(names, args.results, args.db, only, args.minutes, cap)
+    log(
+        f"advice suite: {counts['runs']} runs and {counts['profiles']} profiles measured; "
+        f"{counts['left']} left for the next call (it resumes)"
+    )
+
+
+if __name__ == "__main__":
+    main()

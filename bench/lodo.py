@@ -1,0 +1,335 @@
+"""Leave-one-data-set-out (LODO) evaluation of the advice, and the shipped outcome model.
+
+From the measurements of ``bench/advice_suite.py`` (committed under ``bench/results/``): for each
+real data set of the suite, the outcome model (``tladvisor.outcomes``) is fitted on every *other*
+set (a synthetic shift is left out together with the set it was made from, so nothing about the
+held-out data leaks in) and the advisor is scored on the held-out set at every label budget:
+
+- regret: the best strategy's measured mean accuracy minus that of the advisor's pick;
+- interval coverage: the share of measured runs whose accuracy fell inside the 80% interval
+  that was predicted for them;
+- compute saved: 1 - (profiling + the pick's run) / (running every strategy measured there).
+
+The advisor sees what a user uploading that budget's training rows would give it (the profile
+measured on exactly those rows) and, as cost, the estimate of ``tladvisor.estimate`` when it
+exists (else the run times measured on the *other* sets, scaled by rows). In-sample figures (the
+model fitted on everything, scored on everything) are written beside them, labelled as such. The
+model fitted on the whole suite is written to ``data/outcome_model.json``: what the advisor ships.
+
+    python bench/lodo.py          # seconds
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import common  # noqa: F401  (sets offline mode and sys.path first)
+import suite
+from advice_suite import PROFILES_FILE, RESULTS, RUNS_FILE, read_lines
+from common import OUT_DIR, ROOT, log, write_json
+
+from tladvisor import outcomes
+from tladvisor.decision import TaskProfile, recommend
+from tladvisor.strategies.names import Strategy
+
+NAME = "lodo"
+MODEL_PATH = ROOT / "data" / "outcome_model.json"
+WITHIN = 0.01  # "within 1 point"
+
+
+def group_of(dataset: str) -> str:
+    """The real set a data set belongs to (a shift belongs to its base)."""
+    try:
+        return suite.base_of(suite.get(dataset)).name
+    except KeyError:
+        return dataset
+
+
+def load_results(results: Path) -> tuple[list[dict], dict[tuple[str, str], dict]]:
+    runs = [r for r in read_lines(results / RUNS_FILE) if r.get("status") == "done"]
+    profiles = {(p["dataset"], p["budget"]): p for p in read_lines(results / PROFILES_FILE)}
+    return runs, profiles
+
+
+def cells(runs: list[dict], profiles: dict) -> dict[tuple[str, str], dict[str, list[dict]]]:
+    """(dataset, budget) -> strategy -> runs; training-free runs count at every profiled budget."""
+    out: dict[tuple[str, str], dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    budgets_of: dict[str, set[str]] = defaultdict(set)
+    for ds, b in profiles:
+        budgets_of[ds].add(b)
+    for r in runs:
+        if r["strategy"] in ("zero_shot", "prompting"):
+            for b in budgets_of[r["dataset"]]:
+                out[(r["dataset"], b)][r["strategy"]].append(r)
+        elif (r["dataset"], r["budget"]) in profiles:
+            out[(r["dataset"], r["budget"])][r["strategy"]].append(r)
+    return out
+
+
+def task_profile(p: dict) -> TaskProfile:
+    return TaskProfile(
+        modality=suite.get(p["dataset"]).modality,
+        n_labeled=int(round(p["n_labeled"] / outcomes.TRAIN_SHARE)),
+        n_classes=p["n_classes"],
+        min_per_class=None,
+        probe_accuracy=p["probe_accuracy"],
+        baseline_accuracy=p["baseline_accuracy"],
+        zero_shot_accuracy=p["zero_shot_accuracy"],
+        probe_rows=p["probe_rows"],
+        probe_shots=p["probe_shots"],
+        zero_shot_rows=p["zero_shot_rows"],
+        gpu_memory_gb=0.0,
+    )
+
+
+def observations(table: dict, profiles: dict) -> list[outcomes.Observation]:
+    obs = []
+    for (ds, b), by_strategy in table.items():
+        profile = task_profile(profiles[(ds, b)])
+        from tladvisor.decision import anchors_of
+
+        anchors = anchors_of(profile)
+        for strategy, rows in by_strategy.items():
+            acc = statistics.fmean(r["accuracy"] for r in rows)
+            obs.append(outcomes.Observation(ds, profile.modality, Strategy(strategy), acc, anchors))
+    return obs
+
+
+def mean_seconds(rows: list[dict]) -> float:
+    return statistics.fmean(r["seconds"] or 0.0 for r in rows)
+
+
+def score_cases(
+    table: dict,
+    profiles: dict,
+    model: outcomes.OutcomeModel,
+    cases: list[tuple[str, str]],
+    preference: str = "balanced",
+) -> list[dict[str, Any]]:
+    """The advisor's pick and its regret, and the interval coverage, on each (dataset, budget)."""
+    out = []
+    for ds, b in cases:
+        by_strategy = table[(ds, b)]
+        if len(by_strategy) < 2:
+            continue
+        profile = task_profile(profiles[(ds, b)])
+        means = {
+            s: statistics.fmean(r["accuracy"] for r in rows) for s, rows in by_strategy.items()
+        }
+        seconds = {s: mean_seconds(rows) for s, rows in by_strategy.items()}
+        costs = {Strategy(s): {"seconds": seconds[s]} for s in by_strategy}
+        # Strategies not measured here cannot be scored: they are given an infinite cost and
+        # skipped if they come out on top.
+        for s in Strategy:
+            costs.setdefault(s, {"seconds": float("inf")})
+        rec = recommend(profile, outcome_model=model, costs=costs, preference=preference)
+        pick = next(a.strategy.value for a in rec.alternatives if a.strategy.value in means)
+        best = max(means, key=means.get)
+        covered, total = 0, 0
+        for a in rec.alternatives:
+            for r in by_strategy.get(a.strategy.value, []):
+                if a.expected is not None and a.expected.known:
+                    total += 1
+                    covered += a.expected.low <= r["accuracy"] <= a.expected.high
+        everything = sum(seconds.values())
+        spent = seconds[pick] + (profiles[(ds, b)].get("seconds") or 0.0)
+        out.append(
+            {
+                "dataset": ds,
+                "group": group_of(ds),
+                "budget": b,
+                "pick": pick,
+                "best": best,
+                "decided_by": rec.decided_by,
+                "pick_accuracy": means[pick],
+                "best_accuracy": means[best],
+                "regret": means[best] - means[pick],
+                "covered": covered,
+                "predicted_runs": total,
+                "compute_saved": 1 - spent / everything if everything else 0.0,
+                "expected": {
+                    a.strategy.value: a.expected.to_dict()
+                    for a in rec.alternatives
+                    if a.expected is not None
+                },
+                "measured": means,
+            }
+        )
+    return out
+
+
+def summary(rows: list[dict]) -> dict[str, Any]:
+    if not rows:
+        return {"cases": 0}
+    regrets = [r["regret"] for r in rows]
+    covered = sum(r["covered"] for r in rows)
+    total = sum(r["predicted_runs"] for r in rows)
+    return {
+        "cases": len(rows),
+        "datasets": len({r["dataset"] for r in rows}),
+        "mean_regret": statistics.fmean(regrets),
+        "worst_regret": max(regrets),
+        "within_1_point": sum(x <= WITHIN + 1e-9 for x in regrets) / len(regrets),
+        "coverage": covered / total if total else None,
+        "predicted_runs": total,
+        "compute_saved": statistics.fmean(r["compute_saved"] for r in rows),
+    }
+
+
+def lodo(table: dict, profiles: dict, preference: str) -> list[dict]:
+    groups = sorted({group_of(ds) for ds, _ in table})
+    rows: list[dict] = []
+    for held_out in groups:
+        train = [(k, v) for k, v in table.items() if group_of(k[0]) != held_out]
+        model = outcomes.fit(observations(dict(train), profiles), source=f"all but {held_out}")
+        cases = sorted(k for k in table if group_of(k[0]) == held_out)
+        rows += score_cases(table, profiles, model, cases, preference)
+    return rows
+
+
+def evaluate(results: Path) -> dict[str, Any]:
+    runs, profiles = load_results(results)
+    table = cells(runs, profiles)
+    everything = outcomes.fit(observations(table, profiles), source="the whole advice suite")
+    rules_only = outcomes.OutcomeModel()
+    out: dict[str, Any] = {
+        "runs": len(runs),
+        "profiles": len(profiles),
+        "datasets": sorted({ds for ds, _ in table}),
+        "lodo": lodo(table, profiles, "balanced"),
+        "lodo_best_accuracy": lodo(table, profiles, "accuracy"),
+        "in_sample": score_cases(table, profiles, everything, sorted(table)),
+        "rules_only": score_cases(table, profiles, rules_only, sorted(table)),
+        "model": everything.to_dict(),
+    }
+    for key in ("lodo", "lodo_best_accuracy", "in_sample", "rules_only"):
+        out[f"{key}_summary"] = summary(out[key])
+    return out
+
+
+MARK_START = "<!-- advice:start (bench/lodo.py writes this section) -->"
+MARK_END = "<!-- advice:end -->"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def _pts(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def section(data: dict[str, Any]) -> str:
+    """The headline section of BENCHMARKS.md: LODO figures first, in-sample beside, labelled."""
+    from advice_suite import BUDGETS, CHEAP, EXPENSIVE, PROMPT_PER_CLASS, SKIPPED
+
+    rows = []
+    for key, label in (
+        ("lodo", "**leave-one-data-set-out** (headline)"),
+        ("lodo_best_accuracy", "leave-one-data-set-out, 'best accuracy whatever the cost'"),
+        ("in_sample", "in-sample (fitted and scored on the same sets: not evidence)"),
+        ("rules_only", "the framework's rules alone (no predictions)"),
+    ):
+        sm = data.get(f"{key}_summary") or {}
+        rows.append(
+            f"| {label} | {sm.get('cases', 0)} | {_pts(sm.get('mean_regret'))} | "
+            f"{_pts(sm.get('worst_regret'))} | {_pct(sm.get('within_1_point'))} | "
+            f"{_pct(sm.get('coverage'))} ({sm.get('predicted_runs', 0)} runs) | "
+            f"{_pct(sm.get('compute_saved'))} |"
+        )
+    per_set: dict[str, list[dict]] = defaultdict(list)
+    for r in data.get("lodo", []):
+        per_set[r["dataset"]].append(r)
+    detail = []
+    for ds in sorted(per_set):
+        cases = per_set[ds]
+        sm = summary(cases)
+        picks = ", ".join(f"{c['budget']}: {c['pick']}" for c in cases)
+        detail.append(
+            f"| {ds} | {len(cases)} | {_pts(sm['mean_regret'])} | {_pts(sm['worst_regret'])} | "
+            f"{_pct(sm['coverage'])} | {picks} |"
+        )
+    expensive = ", ".join(sorted({s for v in EXPENSIVE.values() for s in v}))
+    budgets = ", ".join("all" if b is None else str(b) for b in BUDGETS)
+    lines = [
+        MARK_START,
+        "## Advice on data it has never seen (leave-one-data-set-out)",
+        "",
+        f"Reproduce: `python bench/advice_suite.py` (resumable; measurements are committed under "
+        f"`bench/results/`), then `python bench/lodo.py` (seconds). {data.get('runs', 0)} runs and "
+        f"{data.get('profiles', 0)} profiles over {len(data.get('datasets', []))} data sets of "
+        "`bench/suite.py` (real sets and synthetic shifts). For each real set, the outcome model is "
+        "fitted on every other set (a shift is held out with the set it was made from) and the "
+        "advisor, given the profile of exactly the training rows at that label budget, is scored "
+        "on the held-out set: regret is the best measured strategy's mean accuracy minus the "
+        "pick's, coverage the share of measured runs inside the 80% interval predicted for them, "
+        "compute saved 1 - (profiling + the pick) / (every strategy measured there).",
+        "",
+        "| advisor | cases | mean regret (points) | worst | within 1 point | interval coverage "
+        "| compute saved |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Budgets (examples per class): {budgets}; {', '.join(CHEAP)} at every budget with 3 "
+        f"seeds, zero-shot once, {expensive} at 8 and 128 a class (1 seed), prompting once a text "
+        f"set on a {PROMPT_PER_CLASS}-a-class subsample. Not measured here (no curve, so never "
+        f"picked by prediction): {', '.join(SKIPPED)}.",
+        "",
+        "Per held-out set (leave-one-data-set-out):",
+        "",
+        "| held-out set | cases | mean regret | worst | coverage | pick by budget |",
+        "|---|---|---|---|---|---|",
+        *detail,
+        MARK_END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(target: Path, text: str) -> None:
+    """Put ``text`` between the markers of ``target`` (after the machine table the first time)."""
+    doc = target.read_text(encoding="utf-8") if target.is_file() else "# Benchmarks\n"
+    if MARK_START in doc and MARK_END in doc:
+        head, rest = doc.split(MARK_START, 1)
+        tail = rest.split(MARK_END, 1)[1]
+        doc = head + text + tail
+    else:
+        anchor = "\n## Summary"
+        doc = (
+            doc.replace(anchor, "\n" + text + "\n" + anchor, 1)
+            if anchor in doc
+            else doc + "\n" + text + "\n"
+        )
+    target.write_text(doc, encoding="utf-8")
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--model", type=Path, default=MODEL_PATH, help="where the fit goes")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="?",
+        const=ROOT / "BENCHMARKS.md",
+        help="also write the section",
+    )
+    args = parser.parse_args()
+    data = evaluate(args.results)
+    write_json(args.out, NAME, data)
+    args.model.write_text(json.dumps(data["model"], indent=2) + "\n", encoding="utf-8")
+    if args.report:
+        write_section(args.report, section(data))
+        log(f"wrote the advice section of {args.report}")
+    for key in ("lodo", "lodo_best_accuracy", "in_sample", "rules_only"):
+        log(f"{key}: {json.dumps(data[f'{key}_summary'])}")
+
+
+if __name__ == "__main__":
+    main()
