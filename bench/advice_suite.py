@@ -43,11 +43,19 @@ TRAINING_FREE = ("zero_shot",)  # budget-independent: measured once, on the fixe
 EXPENSIVE = {"text": ("lora",), "image": ("partial_finetune",)}
 EXPENSIVE_BUDGETS = (8, 128)
 SKIPPED = ("full_finetune", "lp_ft")
+FINE_TUNING = ("lora", "partial_finetune", "full_finetune", "lp_ft")
+# The defaults a user gets, except (as in bench/data_efficiency.py): 2 epochs, no forgetting
+# measurement, and 64 px images (the suite's images are 8-64 px; 224 px costs 12x on a CPU).
+SHORT_SCHEDULE = {
+    "text": {"epochs": 2, "measure_forgetting": False},
+    "image": {"epochs": 2, "image_size": 64, "measure_forgetting": False},
+}
 # SmolLM2 scores every test item x label (~0.25 s an item on 2 cores): prompting runs once a
 # text set, on a seeded subsample of this many items a class (its own, smaller test split).
 PROMPT_PER_CLASS = 100
 QUICK_SETS = ("rotten_tomatoes", "sklearn_digits")
 QUICK_CAP = 120
+QUICK_BUDGETS = (8, None)
 
 
 def budget_label(k: int | None) -> str:
@@ -74,21 +82,24 @@ def run_key(row: dict[str, Any]) -> tuple:
     return (row["dataset"], row["strategy"], row["budget"], row["seed"])
 
 
-def plan(ds: Any, entry: suite.Entry, only: str | None) -> list[tuple[str, int | None, int]]:
+def plan(
+    ds: Any, entry: suite.Entry, only: str | None, quick: bool = False
+) -> list[tuple[str, int | None, int]]:
     """(strategy, budget, seed) to run on ``ds``; budgets past the data's size collapse to all."""
     n_train = len(suite.fixed_split(ds).train)
     n_classes = len(ds.classes)
     budgets: list[int | None] = []
-    for k in BUDGETS:
+    for k in QUICK_BUDGETS if quick else BUDGETS:
         effective = None if k is None or k * n_classes >= n_train else k
         if effective not in budgets:
             budgets.append(effective)
     jobs: list[tuple[str, int | None, int]] = []
-    for strategy in TRAINING_FREE:
-        jobs.append((strategy, None, 0))
-    for k in budgets:
-        for strategy in CHEAP:
-            jobs += [(strategy, k, seed) for seed in CHEAP_SEEDS]
+    if only != "expensive":
+        for strategy in TRAINING_FREE:
+            jobs.append((strategy, None, 0))
+        for k in budgets:
+            for strategy in CHEAP:
+                jobs += [(strategy, k, seed) for seed in ((0,) if quick else CHEAP_SEEDS)]
     if only == "cheap":
         return jobs
     for k in EXPENSIVE_BUDGETS:
@@ -100,10 +111,14 @@ def plan(ds: Any, entry: suite.Entry, only: str | None) -> list[tuple[str, int |
     return jobs
 
 
-def overrides_for(strategy: str, k: int | None, seed: int, n_classes: int) -> dict[str, Any]:
+def overrides_for(
+    strategy: str, k: int | None, seed: int, n_classes: int, modality: str
+) -> dict[str, Any]:
     out: dict[str, Any] = {"seed": seed}
     if k is not None and strategy not in ("zero_shot", "prompting"):
         out["max_train"] = k * n_classes
+    if strategy in FINE_TUNING:
+        out.update(SHORT_SCHEDULE[modality])
     return out
 
 
@@ -158,6 +173,7 @@ def run_suite(
     only: str | None,
     minutes: float | None,
     cap: int = suite.DEFAULT_CAP,
+    quick: bool = False,
 ) -> dict[str, int]:
     runs_path, profiles_path = results / RUNS_FILE, results / PROFILES_FILE
     done = {run_key(r) for r in read_lines(runs_path)}
@@ -173,7 +189,7 @@ def run_suite(
                 log(f"advice suite: {name} skipped: {missing}")
                 continue
             ds = suite.load(name, cap=cap)
-            for strategy, k, seed in plan(ds, entry, only):
+            for strategy, k, seed in plan(ds, entry, only, quick):
                 key = (ds.name, strategy, budget_label(k), seed)
                 if key in done:
                     continue
@@ -182,15 +198,18 @@ def run_suite(
                     continue
                 target = prompting_set(ds) if strategy == "prompting" else ds
                 log(f"advice suite: {name} {strategy} @{budget_label(k)} seed {seed}")
-                row = run_one(
-                    store, target, strategy, overrides_for(strategy, k, seed, len(ds.classes))
-                )
+                over = overrides_for(strategy, k, seed, len(ds.classes), ds.modality)
+                row = run_one(store, target, strategy, over)
                 row.update(dataset=ds.name, budget=budget_label(k), seed=seed)
                 row.pop("transferability", None)
                 append_line(runs_path, row)
                 done.add(key)
                 counts["runs"] += 1
-            budgets = {budget_label(k) for s, k, _seed in plan(ds, entry, "cheap") if s in CHEAP}
+            budgets = {
+                budget_label(k) for s, k, _seed in plan(ds, entry, "cheap", quick) if s in CHEAP
+            }
+            if only == "expensive":
+                continue  # the profiles belong to the cheap pass
             for b in sorted(budgets, key=lambda b: (b == "all", int(b) if b != "all" else 0)):
                 if (ds.name, b) in profiled:
                     continue
@@ -207,13 +226,26 @@ def run_suite(
     return counts
 
 
+def run(quick: bool, out: Path) -> dict[str, int]:
+    """``make bench``'s step: the whole suite (resuming), or the quick one into ``out``."""
+    if quick:
+        results = out / "advice_results"
+        return run_suite(list(QUICK_SETS), results, out / DB_NAME, "cheap", None, QUICK_CAP, True)
+    return run_suite([e.name for e in suite.entries()], RESULTS, OUT_DIR / DB_NAME, None, None)
+
+
 def main() -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small sets, cheap runs only")
     parser.add_argument("--sets", help="comma-separated suite entries (default: all)")
-    parser.add_argument("--only", choices=["cheap"], help="only the cheap strategies and profiles")
+    parser.add_argument(
+        "--only",
+        choices=["cheap", "expensive"],
+        help="only the cheap strategies and the profiles, or only fine-tuning and prompting "
+        "(two processes can share the work: give each its own --db)",
+    )
     parser.add_argument("--minutes", type=float, help="stop starting new runs after this long")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--db", type=Path, default=OUT_DIR / DB_NAME)
@@ -223,7 +255,7 @@ def main() -> None:
     else:
         names = args.sets.split(",") if args.sets else [e.name for e in suite.entries()]
         only, cap = args.only, suite.DEFAULT_CAP
-    counts = run_suite(names, args.results, args.db, only, args.minutes, cap)
+    counts = run_suite(names, args.results, args.db, only, args.minutes, cap, args.quick)
     log(
         f"advice suite: {counts['runs']} runs and {counts['profiles']} profiles measured; "
         f"{counts['left']} left for the next call (it resumes)"

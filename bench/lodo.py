@@ -95,7 +95,11 @@ def observations(table: dict, profiles: dict) -> list[outcomes.Observation]:
         anchors = anchors_of(profile)
         for strategy, rows in by_strategy.items():
             acc = statistics.fmean(r["accuracy"] for r in rows)
-            obs.append(outcomes.Observation(ds, profile.modality, Strategy(strategy), acc, anchors))
+            obs.append(
+                outcomes.Observation(
+                    ds, profile.modality, Strategy(strategy), acc, anchors, group=group_of(ds)
+                )
+            )
     return obs
 
 
@@ -304,6 +308,18 @@ def write_section(target: Path, text: str) -> None:
             else doc + "\n" + text + "\n"
         )
     target.write_text(doc, encoding="utf-8")
+
+
+def run(quick: bool, out: Path) -> dict[str, Any]:
+    """``make bench``'s step: evaluate, write ``lodo.json`` and (not quick) the shipped model."""
+    from advice_suite import RESULTS as results
+
+    data = evaluate(out / "advice_results" if quick else results)
+    write_json(out, NAME, data)
+    if not quick:
+        MODEL_PATH.write_text(json.dumps(data["model"], indent=2) + "\n", encoding="utf-8")
+    log(f"lodo: {json.dumps(data['lodo_summary'])}")
+    return data
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import common  # noqa: F401  (sets offline mode and sys.path first)
+import lodo
 from analysis import MARGIN, crossovers, curves
 from common import ROOT, log, machine_info, parse_args, read_efficiency, read_json
 from data_efficiency import PROMPT_PER_CLASS
@@ -550,11 +551,16 @@ def evidence_section(entries: dict) -> str:
         [
             "## 5. What changed in the advisor",
             "",
-            "Reproduce: `python bench/evidence.py` (writes `data/evidence.json` from part 1's "
-            "crossovers). Each entry adds a `measured.<name>` reason, citing this file, to every "
-            "recommendation it covers (by modality, smallest-class count and, when the profiler "
-            "measured it, the kind of domain its sample measured as); weight 2 where the "
-            "measured gap is 5 points or more, else 1 (negative weights count against).",
+            "Reproduce: `python bench/evidence.py` (writes `data/evidence.json` from the advice "
+            "suite's results in `bench/results/`). Per modality, the curves of the suite's real "
+            "data sets are pooled (at each budget, the mean over sets of each set's mean over "
+            "seeds, where every set has the strategy measured) and their crossovers become "
+            "entries; an entry is kept only when its finding also holds on a majority of those "
+            "sets one by one, and its text says on how many. The synthetic shifts are left out. "
+            "Each entry adds a `measured.<name>` reason, citing this file, to every "
+            "recommendation it covers (by modality, smallest-class count and, where an entry is "
+            "scoped, the kind of domain the profiler measured); weight 2 where the pooled gap is "
+            "5 points or more, else 1 (negative weights count against).",
             "",
             table(
                 [
@@ -782,6 +788,9 @@ def build(out: Path, charts_rel: str = "docs/bench") -> str:
         "",
         machine_section(machine),
     ]
+    advice = read_json(out, "lodo")
+    if advice:
+        parts += ["", lodo.section(advice)]
     if commentary.get("summary"):
         parts += ["", "## Summary", "", *commentary["summary"]]
     if data:

@@ -1,6 +1,6 @@
 """Run every benchmark in sequence, then the evidence, charts and BENCHMARKS.md (``make bench``).
 
-python bench/run_all.py            # ~2 h on 2 shared CPU cores; resumes part 1 if cut off
+python bench/run_all.py            # ~2 h + the advice suite (~6 h, resumable) on 2 CPU cores
 python bench/run_all.py --quick    # tiny versions of everything (results stay in --out)
 """
 
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 
+import advice_suite
 import common  # noqa: F401  (sets offline mode and sys.path first)
 import cost
 import data_efficiency
 import evidence
+import lodo
 import plots
 import regret
 import report
@@ -25,8 +27,10 @@ def main(quick: bool, db, out) -> None:
         ("transferability", lambda: transferability.run(quick, db, out)),
         ("cost", lambda: cost.run(quick, db, out)),
         ("one database", lambda: (collect_runs(db), prune_stale_runs(db, out))),
+        ("advice suite (resumes)", lambda: advice_suite.run(quick, out)),
+        ("leave-one-data-set-out", lambda: lodo.run(quick, out)),
         ("evidence", lambda: evidence.run(quick, out)),
-        ("regret", lambda: regret.run(quick, db, out)),
+        ("regret (bundled samples, in-sample)", lambda: regret.run(quick, db, out)),
         ("charts", lambda: plots.run(quick, out, out / "charts" if quick else CHART_DIR)),
         ("report", lambda: report.run(quick, out)),
     ]

@@ -191,7 +191,11 @@ def test_advise_answers_change_the_recommendation(app, reviews, measured):
     _no_exception(at)
     first = at.session_state.recommended
     assert at.success[0].value.startswith("### Recommended:")
-    assert any(spec.get("title") == "Ranked alternatives" for spec in _charts(at))
+    titles = [spec.get("title") for spec in _charts(at)]
+    assert "Ranked alternatives" in titles
+    assert "Expected accuracy against expected time" in titles
+    assert at.toggle(key="advise_best_accuracy").value is False
+    assert any("Expected accuracy" in md.value and "interval" in md.value for md in at.markdown)
     # 160 texts, nothing measured with a model: prompting, until output format is critical
     # (seed 003: "Yes -> Fine-tune") or inference latency matters.
     at.radio(key="advise_format_critical").set_value("Yes").run()
@@ -244,6 +248,30 @@ def test_run_page_refuses_bad_settings_without_writing(app, tmp_path, reviews, m
     assert "max_train" in at.error[0].value
     with Store(tmp_path / "empty.duckdb") as store:
         assert store.list_runs().empty
+
+
+def test_run_page_shows_the_estimate_and_asks_before_a_long_run(app, tmp_path, reviews, measured):
+    at = _with_data(app(), reviews, measured)
+    at.session_state["user"] = "ada"
+    at.run()
+    at.switch_page("views/run.py").run()
+    at.selectbox(key="run_pick").select("feature_extraction").run()
+    _no_exception(at)
+    assert any("Expected on this device" in md.value for md in at.markdown)
+    assert not [box for box in at.checkbox if box.key == "run_confirm_feature_extraction"]
+    assert not at.button(key="run_submit").disabled
+    # 400 epochs of full fine-tuning: hours, so the run waits for a tick in the box.
+    at.selectbox(key="run_pick").select("full_finetune").run()
+    at.number_input(key="run_cfg_full_finetune_epochs").set_value(400).run()
+    _no_exception(at)
+    assert "minutes" in at.warning[0].value
+    box = at.checkbox(key="run_confirm_full_finetune")
+    assert box.label.startswith("Yes, start a run of about ")
+    assert at.button(key="run_submit").disabled
+    box.check().run()
+    assert not at.button(key="run_submit").disabled
+    with Store(tmp_path / "empty.duckdb") as store:
+        assert store.list_runs().empty  # nothing queued until Start run is pressed
 
 
 # -- compare and detail ------------------------------------------------------------------------

@@ -171,6 +171,28 @@ def test_recommendation_scores_highlight_the_chosen_strategy():
     }
 
 
+def test_expected_outcomes_draw_intervals_against_time():
+    alternatives = [
+        {
+            "strategy": "scratch",
+            "expected_accuracy": {"point": 0.9, "low": 0.85, "high": 0.94, "basis": "b"},
+            "expected_cost": {"seconds": 2.0},
+        },
+        {
+            "strategy": "lora",
+            "expected_accuracy": {"point": 0.7, "low": 0.6, "high": 0.8, "basis": "b"},
+            "expected_cost": None,
+        },
+    ]
+    chart = charts.expected_outcomes(alternatives, "scratch")
+    df = chart.data.set_index("strategy")
+    assert df.loc["scratch", "recommended"] and not df.loc["lora", "recommended"]
+    assert (df["low"] <= df["accuracy"]).all() and (df["accuracy"] <= df["high"]).all()
+    assert df.loc["lora", "time"] == "not estimated"
+    spec = chart.to_dict()
+    assert spec["layer"][0]["encoding"]["y2"]["field"] == "high"
+
+
 def test_class_balance_and_per_class_scores():
     balance = charts.class_balance({"a": 3, "b": 5})
     assert balance.to_dict()["encoding"]["x"]["field"] == "examples"

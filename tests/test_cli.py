@@ -117,6 +117,12 @@ def test_run_and_runs_json_round_trip(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "--db", db, "runs", "--json")
     runs = json.loads(out)
     assert [r["id"] for r in runs] == [report["run_id"]] and runs[0]["user_name"] == "ada"
+    # --db is a global option, accepted after the command as the README lists it.
+    code, out, _ = run_cli(capsys, "runs", "--db", db, "--json")
+    assert code == 0 and [r["id"] for r in json.loads(out)] == [report["run_id"]]
+    other = str(tmp_path / "other.duckdb")
+    code, out, _ = run_cli(capsys, "--db", db, "runs", "--db", other, "--json")
+    assert code == 0 and json.loads(out) == []  # the later one wins, as argparse does
 
 
 def test_import_merges_a_teammates_file(capsys, tmp_path):

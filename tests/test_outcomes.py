@@ -47,8 +47,9 @@ def _synthetic(alpha: float, beta: float, datasets: int = 4) -> list[Observation
     for d in range(datasets):
         probe = 0.6 + 0.05 * d
         for k in (8, 16, 64, 256):
-            e = outcomes.to_error(probe, 0.5) * math.exp(alpha + beta * math.log2(k / 8))
             anchors = Anchors(chance=0.5, per_class=k, probe=probe, shots=8, rows=200)
+            anchor, _ = anchors.value("probe")
+            e = outcomes.to_error(anchor, 0.5) * math.exp(alpha + beta * math.log2(k / 8))
             obs.append(Observation(f"d{d}", "text", S.LORA, outcomes.from_error(e, 0.5), anchors))
     return obs
 
@@ -61,12 +62,20 @@ def test_fit_recovers_a_known_curve_and_predicts_inside_its_interval() -> None:
     assert curve.datasets == 4
     anchors = Anchors(chance=0.5, per_class=64, probe=0.7, shots=8, rows=200)
     pred = predict(model, "text", S.LORA, anchors)
-    expected = outcomes.from_error(outcomes.to_error(0.7, 0.5) * math.exp(-0.1 - 0.2 * 3), 0.5)
+    anchor, _ = anchors.value("probe")  # the Wilson centre: 0.7 on 200 rows, barely moved
+    assert anchor == pytest.approx(0.7, abs=0.005)
+    expected = outcomes.from_error(outcomes.to_error(anchor, 0.5) * math.exp(-0.1 - 0.2 * 3), 0.5)
     assert pred.point == pytest.approx(expected, abs=1e-3)
     assert pred.low <= pred.point <= pred.high
     # The interval carries the anchor's sampling error: fewer rows, wider.
     few = predict(model, "text", S.LORA, Anchors(0.5, 64, probe=0.7, shots=8, rows=20))
     assert few.high - few.low > pred.high - pred.low
+
+
+def test_an_anchor_needs_enough_rows_and_is_shrunk_towards_a_half() -> None:
+    assert Anchors(0.5, 8, probe=1.0, rows=2).value("probe") == (None, 2)
+    value, rows = Anchors(0.5, 8, probe=1.0, rows=20).value("probe")
+    assert rows == 20 and 0.9 < value < 1.0
 
 
 def test_unmeasured_predictions_fall_back_honestly() -> None:

@@ -409,6 +409,63 @@ def recommendation_scores(alternatives: Sequence[Mapping[str, Any]], chosen: str
     )
 
 
+def expected_outcomes(alternatives: Sequence[Mapping[str, Any]], chosen: str) -> alt.LayerChart:
+    """Expected accuracy (80% interval as a bar) against expected time on this device.
+
+    ``alternatives`` are ``Recommendation.to_dict()["alternatives"]``; those without a cost
+    estimate sit at 1 s so they still show, and the tooltip says the cost is unknown.
+    """
+    rows = []
+    for a in alternatives:
+        e = a.get("expected_accuracy")
+        if not e:
+            continue
+        cost = a.get("expected_cost") or {}
+        seconds = cost.get("seconds")
+        rows.append(
+            {
+                "strategy": a["strategy"],
+                "accuracy": e["point"],
+                "low": e["low"],
+                "high": e["high"],
+                "seconds": max(float(seconds), 1.0) if seconds is not None else 1.0,
+                "time": f"{seconds:.0f} s" if seconds is not None else "not estimated",
+                "basis": e.get("basis", ""),
+                "recommended": a["strategy"] == chosen,
+            }
+        )
+    df = pd.DataFrame(
+        rows,
+        columns=["strategy", "accuracy", "low", "high", "seconds", "time", "basis", "recommended"],
+    )
+    base = alt.Chart(df).encode(
+        x=alt.X(
+            "seconds:Q", title="Expected time on this device (s, log)", scale=alt.Scale(type="log")
+        ),
+        color=alt.condition(alt.datum.recommended, alt.value("#2e7d32"), alt.value("#616161")),
+    )
+    tooltip = [
+        "strategy:N",
+        alt.Tooltip("accuracy:Q", format=".2f", title="expected accuracy"),
+        alt.Tooltip("low:Q", format=".2f", title="80% interval from"),
+        alt.Tooltip("high:Q", format=".2f", title="to"),
+        alt.Tooltip("time:N", title="expected time"),
+        "basis:N",
+    ]
+    interval = base.mark_rule(strokeWidth=2).encode(
+        y=alt.Y("low:Q", title="Expected accuracy (80% interval)", scale=alt.Scale(zero=False)),
+        y2="high:Q",
+        tooltip=tooltip,
+    )
+    points = base.mark_point(filled=True, size=90).encode(y="accuracy:Q", tooltip=tooltip)
+    names = base.mark_text(align="left", dx=7, dy=-7, fontSize=11).encode(
+        y="accuracy:Q", text="strategy:N"
+    )
+    return (interval + points + names).properties(
+        title="Expected accuracy against expected time", height=320
+    )
+
+
 def per_class_scores(per_class: Sequence[Mapping[str, Any]]) -> alt.Chart:
     """Precision, recall and F1 per class as grouped bars."""
     df = pd.DataFrame(list(per_class))

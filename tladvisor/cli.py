@@ -7,6 +7,7 @@ Bad input exits with status 2 and a one-paragraph message on stderr, never a tra
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -196,7 +197,7 @@ def _advise(args: argparse.Namespace):
     from tladvisor import decision
 
     answers = {k: v for k, v in _profile_args(args).items() if v is not None}
-    measured = None
+    measured = ds = None
     if args.data:
         from tladvisor.profile import measure_profile
 
@@ -227,7 +228,10 @@ def _advise(args: argparse.Namespace):
             domain_unusualness=args.domain_unusualness,
             **answers,
         )
-    return decision.recommend(profile), measured
+    from tladvisor.advice import advise
+
+    preference = "accuracy" if args.best_accuracy else "balanced"
+    return advise(profile, ds, preference=preference), measured
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
@@ -238,11 +242,16 @@ def cmd_advise(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(out)
         return 0
-    print(f"Recommended: {rec.strategy.value}")
-    print(
-        "Alternatives: "
-        + ", ".join(f"{a['strategy']} ({a['score']:.2f})" for a in out["alternatives"])
-    )
+    print(f"Recommended: {rec.strategy.value}  (decided by {rec.decided_by})")
+    print("Alternatives (expected accuracy, 80% interval; expected time on this device):")
+    for a in out["alternatives"]:
+        e = a.get("expected_accuracy") or {}
+        cost = a.get("expected_cost") or {}
+        seconds = f"  ~{cost['seconds']:.0f} s" if cost.get("seconds") is not None else ""
+        print(
+            f"  {a['strategy']:<20} {e.get('point', float('nan')):.2f} "
+            f"[{e.get('low', float('nan')):.2f}-{e.get('high', float('nan')):.2f}]{seconds}"
+        )
     print("\nWhy:")
     for r in out["reasons"]:
         print(f"  - {r['text']}\n      [{r['rule']}] {r['source']}")
@@ -281,6 +290,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for item in args.set or []:
         key, _, value = item.partition("=")
         overrides[key.strip()] = json.loads(value) if value[:1] in '[{0123456789-tfn"' else value
+    estimate = _run_estimate(ds, strategy, overrides, args.device)
     store = _open_store(args)
     progress = _tqdm_progress(args.json)
     artifacts = Path(os.environ.get("TLADVISOR_ARTIFACTS", Path(store.path).parent / "artifacts"))
@@ -296,7 +306,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     progress(1.0, "")
     if args.json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "estimate": estimate.to_dict() if estimate else None})
     else:
         print(
             f"run {report.run_id}: {report.status}  {report.strategy} on {report.model}"
@@ -313,6 +323,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         if report.error:
             print(f"error: {report.error}", file=sys.stderr)
     return 0 if report.status == "done" else 1
+
+
+def _run_estimate(ds, strategy: str, overrides: dict[str, Any], device: str | None):
+    """Print the run's expected time on this device to stderr before it starts (issue #13)."""
+    from tladvisor import catalog, estimate
+
+    try:
+        est = estimate.estimate_for_dataset(
+            ds, strategy, overrides, device=catalog.select_device(device)
+        )
+    except (OSError, ValueError, catalog.ModelUnavailable) as exc:
+        print(f"no time estimate: {exc}", file=sys.stderr)
+        return None
+    print(f"estimated time on this device: {est.summary()}; from {est.basis}", file=sys.stderr)
+    return est
 
 
 def _tqdm_progress(quiet: bool):
@@ -350,43 +375,56 @@ def cmd_score(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- parser
 
 
+def _add_global_args(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--db",
+        default=default,
+        help="DuckDB file (default: $TLADVISOR_DB or data/tladvisor.duckdb); before or after "
+        "the command",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tladvisor",
         description="Advise on, run and compare transfer-learning strategies for a labelled data set.",
     )
-    parser.add_argument(
-        "--db", default=None, help="DuckDB file (default: $TLADVISOR_DB or data/tladvisor.duckdb)"
-    )
+    _add_global_args(parser, default=None)
     sub = parser.add_subparsers(dest="command", required=True)
+    # Global options are accepted after the command too (`tladvisor runs --db F`): each
+    # subcommand repeats them with SUPPRESS as the default, so a value given before the command
+    # is not overwritten by the subcommand's absent one.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_args(common, default=argparse.SUPPRESS)
+    command = functools.partial(sub.add_parser, parents=[common])
 
-    p = sub.add_parser("models", help="list the model catalogue and whether each loads here")
+    p = command("models", help="list the model catalogue and whether each loads here")
     p.add_argument("--load", action="store_true", help="really load each model (slow for the LM)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("runs", help="list stored runs")
+    p = command("runs", help="list stored runs")
     p.add_argument("--user")
     p.add_argument("--strategy")
     p.add_argument("--status")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser(
+    p = command(
         "import", help="copy the finished runs of other tladvisor database files into this one"
     )
     p.add_argument("files", nargs="+", help=".duckdb files written by tladvisor")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("serve", help="start the dashboard")
+    p = command("serve", help="start the dashboard")
     p.add_argument(
         "--host", default="127.0.0.1", help="bind address (default 127.0.0.1: local only)"
     )
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("advise", help="recommend a strategy, measuring the data when given")
+    p = command("advise", help="recommend a strategy, measuring the data when given")
     _add_data_args(p, required=False)
     p.add_argument("--modality", choices=["text", "image"])
     p.add_argument("--n-labeled", type=int)
@@ -398,10 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-sensitive", action="store_true", default=None)
     p.add_argument("--gpu-memory-gb", type=float)
     p.add_argument("--no-probe", action="store_true", help="skip the cheap kNN/linear probe")
+    p.add_argument(
+        "--best-accuracy",
+        action="store_true",
+        help="recommend the most accurate strategy whatever the cost (default: the cheapest "
+        "whose expected accuracy lies within the interval of the best)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_advise)
 
-    p = sub.add_parser("run", help="run a strategy and store its metrics")
+    p = command("run", help="run a strategy and store its metrics")
     _add_data_args(p, required=True)
     p.add_argument("--strategy", required=True, choices=[s.value for s in Strategy] + ["auto"])
     p.add_argument("--model", help="catalogue name or hf:/clip:/open_clip: path")
@@ -422,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("score", help="rank models for a data set by transferability, no training")
+    p = command("score", help="rank models for a data set by transferability, no training")
     _add_data_args(p, required=True)
     p.add_argument("--models", help="comma-separated catalogue names (default: all that apply)")
     p.add_argument("--json", action="store_true")

@@ -936,7 +936,9 @@ def anchors_of(p: TaskProfile) -> outcomes.Anchors:
 
 def _predictions_decide(p: TaskProfile, model: outcomes.OutcomeModel, b: _Board) -> bool:
     """Measurements on the user's data decide when there are some and curves to read them with."""
-    if not p.probe_rows or p.probe_accuracy is None or p.n_classes < 2:
+    if (p.probe_rows or 0) < outcomes.MIN_ANCHOR_ROWS or p.probe_accuracy is None:
+        return False
+    if p.n_classes < 2:
         return False
     return any(f"{p.modality}/{s.value}" in model.anchored for s in b.raw)
 

@@ -43,6 +43,12 @@ TRAIN_SHARE = 0.65
 Z80 = 1.2816  # two-sided 80%: the interval every prediction states
 E_FLOOR = 0.01  # remaining error is never predicted below 1% (log of 0 is undefined)
 QUANTILES = (0.1, 0.9)
+# A measured accuracy is an anchor from this many scored rows on (the profiler's zero-shot
+# minimum): on 2 rows a probe is 0 or 1, and one lucky row set a curve's prediction to 0.99.
+MIN_ANCHOR_ROWS = 20
+# Slope of log remaining error per doubling of labels: from "gains nothing" (mild overfitting
+# allowed) to "error falls to a third", the range the seed and CLIP learning curves span.
+BETA_RANGE = (-1.0, 0.25)
 
 # Fine-tuning reads only each text's opening (the encoder's context), so when the probe read long
 # texts whole, as chunks, the fine-tuning paths are anchored on the probe of the openings.
@@ -169,12 +175,22 @@ class Anchors:
     probe_truncated: float | None = None  # the probe on each text's opening, when it chunked
 
     def value(self, name: str) -> tuple[float | None, int | None]:
+        """An anchor's accuracy and rows; None under ``MIN_ANCHOR_ROWS`` rows.
+
+        The accuracy is the Wilson interval's centre, which pulls a score on few rows towards
+        one half (Agresti & Coull 1998): 8 right of 8 is not evidence of perfection.
+        """
         if name == "zero_shot":
-            return self.zero_shot, self.zero_shot_rows
-        if name == "probe_cut":
-            cut = self.probe if self.probe_truncated is None else self.probe_truncated
-            return cut, self.rows
-        return getattr(self, name), self.rows
+            value, rows = self.zero_shot, self.zero_shot_rows
+        elif name == "probe_cut":
+            value = self.probe if self.probe_truncated is None else self.probe_truncated
+            rows = self.rows
+        else:
+            value, rows = getattr(self, name), self.rows
+        if value is None or rows is None or rows < MIN_ANCHOR_ROWS:
+            return None, rows
+        low, high = wilson(value, rows)
+        return (low + high) / 2, rows
 
 
 @dataclass(frozen=True)
@@ -187,6 +203,7 @@ class Observation:
     strategy: Strategy
     accuracy: float
     anchors: Anchors
+    group: str = ""  # held out together (a synthetic shift with its base); default: dataset
 
 
 def _x(strategy: Strategy, anchors: Anchors, anchored: bool) -> float:
@@ -217,26 +234,44 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+def _line(points: list[tuple[float, float, str]], flat: bool) -> tuple[float, float]:
+    """Least squares of y on x (``flat``: on a constant), the slope held to ``BETA_RANGE``."""
+    n = len(points)
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mx) ** 2 for p in points)
+    sxy = sum((p[0] - mx) * (p[1] - my) for p in points)
+    beta = 0.0 if flat or sxx < 1e-9 else min(max(sxy / sxx, BETA_RANGE[0]), BETA_RANGE[1])
+    return my - beta * mx, beta
+
+
 def fit_curve(points: list[tuple[float, float, str]], flat: bool) -> Curve | None:
-    """Least squares of y on x (``flat``: y on a constant), residual quantiles; None if empty."""
+    """The line through ``points`` (x, y, group) and its 10%/90% residual quantiles.
+
+    With three groups (data sets) or more, the residuals are cross-validated by group: each
+    group's residuals come from the line fitted on the other groups. The interval then states how
+    far a data set the curve has never seen lands from it, which is what a user's data is
+    (in-sample residuals made the intervals cover a held-out set's runs less than half the time).
+    """
     if not points:
         return None
-    xs = [p[0] for p in points]
-    ys = [p[1] for p in points]
-    n = len(points)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    beta = 0.0 if flat or sxx < 1e-9 else sxy / sxx
-    alpha = my - beta * mx
-    residuals = sorted(y - (alpha + beta * x) for x, y in zip(xs, ys, strict=True))
+    alpha, beta = _line(points, flat)
+    groups = sorted({p[2] for p in points})
+    residuals: list[float] = []
+    if len(groups) >= 3:
+        for g in groups:
+            a, b = _line([p for p in points if p[2] != g], flat)
+            residuals += [y - (a + b * x) for x, y, group in points if group == g]
+    else:
+        residuals = [y - (alpha + beta * x) for x, y, _ in points]
+    residuals.sort()
     return Curve(
         alpha=round(alpha, 5),
         beta=round(beta, 5),
         q_low=round(min(0.0, _quantile(residuals, QUANTILES[0])), 5),
         q_high=round(max(0.0, _quantile(residuals, QUANTILES[1])), 5),
-        n=n,
-        datasets=len({p[2] for p in points}),
+        n=len(points),
+        datasets=len(groups),
     )
 
 
@@ -249,7 +284,7 @@ def fit(observations: Iterable[Observation], source: str = "") -> OutcomeModel:
             if y is not None:
                 key = (f"{ob.modality}/{ob.strategy.value}", anchored)
                 groups.setdefault(key, []).append(
-                    (_x(ob.strategy, ob.anchors, anchored), y, ob.dataset)
+                    (_x(ob.strategy, ob.anchors, anchored), y, ob.group or ob.dataset)
                 )
     model = OutcomeModel(source=source)
     for (key, anchored), points in groups.items():

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tladvisor import charts, decision, ui_state
+from tladvisor import advice as advising
+from tladvisor import charts, ui_state
 from tladvisor.strategies import LABELS, Strategy
 
 ui_state.page_setup()
@@ -84,12 +85,37 @@ with second:
         else "This server has no GPU.",
     )
 
+best_accuracy = st.toggle(
+    "Best accuracy whatever the cost",
+    key="advise_best_accuracy",
+    help="Off (default): when a cheaper strategy's expected accuracy lies within the interval of "
+    "the most accurate one, recommend the cheaper one. On: always the most accurate.",
+)
 profile = measured.to_task_profile(**answers)
-rec = decision.recommend(profile)
+costs_key = f"advise_costs_{dataset.fingerprint}"
+if costs_key not in st.session_state:  # estimates load no model, but tokenise a sample
+    st.session_state[costs_key] = advising.strategy_costs(dataset)
+rec = advising.advise(
+    profile,
+    preference="accuracy" if best_accuracy else "balanced",
+    costs=st.session_state[costs_key],
+)
 st.session_state.recommended = rec.strategy.value
 advice = rec.to_dict()
 
 st.success(f"### Recommended: {advice['label']}")
+expected, cost = advice["expected_accuracy"], advice["expected_cost"]
+if expected:
+    seconds = f", about {cost['seconds']:.0f} s on this device" if cost else ""
+    st.markdown(
+        f"Expected accuracy **{expected['point']:.2f}** (80% interval {expected['low']:.2f}-"
+        f"{expected['high']:.2f}){seconds}. "
+        + (
+            "Decided by the measurements on your data."
+            if advice["decided_by"] == "predictions"
+            else "Decided by the framework's rules: nothing measured could be read on a curve."
+        )
+    )
 if advice["expected_accuracy_note"]:
     st.caption(advice["expected_accuracy_note"])
 if st.button("Run the recommended strategy", type="primary", key="advise_run"):
@@ -102,6 +128,9 @@ with left:
     for reason in advice["reasons"]:
         st.markdown(f"- {reason['text']}  \n  `{reason['rule']}` · _{reason['source']}_")
 with right:
+    st.altair_chart(
+        charts.expected_outcomes(advice["alternatives"], advice["strategy"]), width="stretch"
+    )
     st.altair_chart(
         charts.recommendation_scores(advice["alternatives"], advice["strategy"]), width="stretch"
     )

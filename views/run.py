@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from tladvisor import catalog, charts, ui_state
+from tladvisor import catalog, charts, estimate, ui_state
 from tladvisor.strategies import LABELS, Strategy, get
 
 ui_state.page_setup()
@@ -112,8 +112,48 @@ overrides = {
 if picked != CUSTOM or model:
     overrides["model"] = model
 
+
+# -- expected cost --------------------------------------------------------------------------------
+@st.cache_data(ttl=120, show_spinner=False)
+def device_speed(device: str) -> estimate.DeviceSpeed:
+    """The device's speed against the cost calibration (a short matmul probe), kept two minutes."""
+    return estimate.DeviceSpeed.measure(device)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def data_stats(fingerprint: str, _dataset: object) -> estimate.DataStats:
+    return estimate.DataStats.from_dataset(_dataset)
+
+
+expected = None
+try:
+    expected = estimate.estimate_run(
+        strategy,
+        data_stats(dataset.fingerprint, dataset),
+        overrides,
+        device_speed(catalog.select_device()),
+    )
+except (OSError, ValueError, TypeError) as exc:
+    st.caption(f"No time estimate for these settings: {exc}")
+confirmed = True
+if expected is not None:
+    st.markdown(f"**Expected on this device:** {expected.summary()}")
+    st.caption(f"From {expected.basis}.")
+    if expected.needs_confirmation:
+        minutes = max(1, round(expected.seconds / 60))
+        st.warning(
+            f"This run is expected to take about {minutes} minutes, during which the device "
+            "runs nothing else. Lower max_train or epochs (Advanced settings) for a quicker one."
+        )
+        confirmed = st.checkbox(
+            f"Yes, start a run of about {minutes} minutes", key=f"run_confirm_{strategy.value}"
+        )
+
 if st.button(
-    "Start run", type="primary", key="run_submit", disabled=picked == CUSTOM and not model
+    "Start run",
+    type="primary",
+    key="run_submit",
+    disabled=(picked == CUSTOM and not model) or not confirmed,
 ):
     if problems:
         st.error(" ".join(problems))
