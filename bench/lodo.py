@@ -107,6 +107,32 @@ def mean_seconds(rows: list[dict]) -> float:
     return statistics.fmean(r["seconds"] or 0.0 for r in rows)
 
 
+_STATS: dict[str, Any] = {}
+
+
+def estimated_costs(dataset: str, budget: str, n_classes: int) -> dict[Strategy, dict[str, Any]]:
+    """What the advisor is told a run costs: ``tladvisor.estimate`` for the suite's run at this
+    budget (its settings, the calibrated CPU), never the seconds measured on the held-out set."""
+    from advice_suite import overrides_for
+
+    from tladvisor import estimate
+
+    if dataset not in _STATS:
+        _STATS[dataset] = estimate.DataStats.from_dataset(suite.load(dataset))
+    stats = _STATS[dataset]
+    k = None if budget == "all" else int(budget)
+    out = {}
+    for s in Strategy:
+        over = overrides_for(s.value, k, 0, n_classes, stats.modality)
+        over.pop("seed", None)
+        try:
+            seconds = estimate.estimate_run(s, stats, over, with_transferability=False).seconds
+        except (ValueError, KeyError):
+            continue
+        out[s] = {"seconds": seconds}
+    return out
+
+
 def score_cases(
     table: dict,
     profiles: dict,
@@ -125,11 +151,22 @@ def score_cases(
             s: statistics.fmean(r["accuracy"] for r in rows) for s, rows in by_strategy.items()
         }
         seconds = {s: mean_seconds(rows) for s, rows in by_strategy.items()}
-        costs = {Strategy(s): {"seconds": seconds[s]} for s in by_strategy}
+        estimated = estimated_costs(ds, b, profile.n_classes)
         # Strategies not measured here cannot be scored: they are given an infinite cost and
         # skipped if they come out on top.
-        for s in Strategy:
-            costs.setdefault(s, {"seconds": float("inf")})
+        costs = {
+            s: estimated[s]
+            if s.value in by_strategy and s in estimated
+            else {"seconds": float("inf")}
+            for s in Strategy
+        }
+        costs.update(
+            {
+                Strategy(s): {"seconds": seconds[s]}
+                for s in by_strategy
+                if Strategy(s) not in estimated
+            }
+        )
         rec = recommend(profile, outcome_model=model, costs=costs, preference=preference)
         pick = next(a.strategy.value for a in rec.alternatives if a.strategy.value in means)
         best = max(means, key=means.get)

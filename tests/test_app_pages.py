@@ -365,4 +365,7 @@ def test_the_profile_shows_the_probe_with_its_baseline_and_zero_shot(app, review
     text = " ".join(md.value for md in at.markdown)
     assert "logistic regression 0.71" in text
     assert "no-transfer baseline (TF-IDF words or raw pixels) on the same rows scored 0.58" in text
-    assert "scored 0.64 on all 160 probed rows" in text
+    assert "scored 0.64 (80% interval 0.59-0.69) on all 160 probed rows" in text
+    # Each measured accuracy carries its Wilson interval from the rows it was scored on.
+    assert "best (80% interval 0.60-0.80)" in text
+    assert "scored 0.58 (80% interval 0.47-0.69)" in text

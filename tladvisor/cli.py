@@ -270,11 +270,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     ds = _load_data(args)
     strategy = args.strategy
     if strategy == "auto":
-        from tladvisor import decision
+        from tladvisor.advice import advise
         from tladvisor.profile import measure_profile
 
-        profile = measure_profile(ds, probe=False).to_task_profile()
-        strategy = decision.recommend(profile).strategy.value
+        # The same advice as `tladvisor advise`: measured (probe, baseline, zero-shot), cost-aware.
+        profile = measure_profile(ds).to_task_profile()
+        strategy = advise(profile, ds).strategy.value
         if not args.json:
             print(f"auto: the advisor recommends {strategy}", file=sys.stderr)
     overrides = {

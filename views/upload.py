@@ -93,23 +93,29 @@ def draw_profile(p: dict) -> None:
             )  # fmt: skip
     probe = p["probe"]
     if probe:
+        intervals = probe.get("intervals") or {}
+
+        def interval(name: str) -> str:
+            low_high = intervals.get(name)
+            return f" (80% interval {low_high[0]:.2f}-{low_high[1]:.2f})" if low_high else ""
+
         st.markdown(
             f"**Few-shot probe** on {probe['model']} features, {probe['shots_per_class']} "
             f"examples a class: kNN {probe['knn_accuracy']:.2f}, logistic regression "
-            f"{probe['linear_accuracy']:.2f} (majority class: {probe['chance']:.2f}, "
-            f"{probe['n_eval']} held-out rows)."
+            f"{probe['linear_accuracy']:.2f}; best{interval('probe')} (majority class: "
+            f"{probe['chance']:.2f}, {probe['n_eval']} held-out rows)."
         )
         measured = []
         if probe.get("baseline_accuracy") is not None:
             measured.append(
                 f"a no-transfer baseline (TF-IDF words or raw pixels) on the same rows scored "
-                f"{probe['baseline_accuracy']:.2f}"
+                f"{probe['baseline_accuracy']:.2f}{interval('baseline')}"
             )
         if probe.get("zero_shot_accuracy") is not None:
             measured.append(
                 f"zero-shot (no labels used: label-name similarity for text, ConSE for images) "
-                f"scored {probe['zero_shot_accuracy']:.2f} on all {probe['n_train'] + probe['n_eval']} "
-                "probed rows"
+                f"scored {probe['zero_shot_accuracy']:.2f}{interval('zero_shot')} on all "
+                f"{probe['n_train'] + probe['n_eval']} probed rows"
             )
         if measured:
             st.markdown("For comparison, " + "; ".join(measured) + ".")
