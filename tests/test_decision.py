@@ -58,6 +58,8 @@ TEST_CASES = [
     # 189 long speeches: familiar-looking (0.21), yet the measured gap is far outside its interval
     ("familiar-looking-measured-baseline-wins", dict(modality="text", n_labeled=189, n_classes=2, domain_unusualness=0.21, unusualness_measured=True, probe_accuracy=0.72, baseline_accuracy=0.97, probe_rows=61, probe_shots=64), S.SCRATCH, ["profile.baseline_beats_probe", "seed002.negative_transfer"]),
     ("long-texts-truncation-decides", dict(modality="text", n_labeled=189, n_classes=2, truncated_share=0.95, probe_accuracy=0.8, probe_truncated_accuracy=0.7), S.FEATURE_EXTRACTION, ["profile.long_texts"]),
+    # 16 reviews: the probe scored on 2 held-out rows (0.00 against the baseline's 1.00) is noise
+    ("probe-on-two-rows-is-not-a-measurement", dict(modality="text", n_labeled=16, n_classes=2, probe_accuracy=0.0, baseline_accuracy=1.0, probe_rows=2, probe_shots=7), S.FEATURE_EXTRACTION, ["profile.too_few_rows", "setfit.eight_per_class"]),
     ("declared-baseline-gap-counts-on-familiar", dict(modality="text", n_labeled=128, n_classes=2, domain_unusualness=0.16, probe_accuracy=0.52, baseline_accuracy=0.65), S.SCRATCH, ["profile.baseline_beats_probe"]),
     ("unusual-but-probe-beats-baseline", dict(modality="image", n_labeled=5000, n_classes=10, domain_unusualness=0.88, unusualness_measured=True, probe_accuracy=0.77, baseline_accuracy=0.70), S.LP_FT, ["seed003.domain_unusual", "lpft.good_features_large_shift"]),
     # ── images: CLIP / ConSE zero-shot vs a probe ──
@@ -86,6 +88,8 @@ TEST_CASES = [
 def no_benchmark_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
     """The table tests the seed rules alone, whatever data/evidence.json holds."""
     monkeypatch.setattr(decision, "EVIDENCE", {})
+    # The table walks the rules: with no curves, predictions never take the decision over.
+    monkeypatch.setattr(decision, "OUTCOME_MODEL", decision.outcomes.OutcomeModel())
 
 
 def _rules(rec: Recommendation) -> list[str]:

@@ -57,15 +57,17 @@ def _synthetic(alpha: float, beta: float, datasets: int = 4) -> list[Observation
 def test_fit_recovers_a_known_curve_and_predicts_inside_its_interval() -> None:
     model = fit(_synthetic(alpha=-0.1, beta=-0.2))
     curve = model.anchored["text/lora"]
-    assert curve.alpha == pytest.approx(-0.1, abs=1e-3)
-    assert curve.beta == pytest.approx(-0.2, abs=1e-3)
+    # Ridge shrinkage of the slopes moves a noiseless fit by a hair, no more.
+    assert curve.alpha == pytest.approx(-0.1, abs=0.02)
+    assert curve.beta == pytest.approx(-0.2, abs=0.02)
+    assert curve.gamma == pytest.approx(0.0, abs=0.05)
     assert curve.datasets == 4
     anchors = Anchors(chance=0.5, per_class=64, probe=0.7, shots=8, rows=200)
     pred = predict(model, "text", S.LORA, anchors)
     anchor, _ = anchors.value("probe")  # the Wilson centre: 0.7 on 200 rows, barely moved
     assert anchor == pytest.approx(0.7, abs=0.005)
     expected = outcomes.from_error(outcomes.to_error(anchor, 0.5) * math.exp(-0.1 - 0.2 * 3), 0.5)
-    assert pred.point == pytest.approx(expected, abs=1e-3)
+    assert pred.point == pytest.approx(expected, abs=0.01)
     assert pred.low <= pred.point <= pred.high
     # The interval carries the anchor's sampling error: fewer rows, wider.
     few = predict(model, "text", S.LORA, Anchors(0.5, 64, probe=0.7, shots=8, rows=20))

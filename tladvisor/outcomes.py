@@ -49,6 +49,11 @@ MIN_ANCHOR_ROWS = 20
 # Slope of log remaining error per doubling of labels: from "gains nothing" (mild overfitting
 # allowed) to "error falls to a third", the range the seed and CLIP learning curves span.
 BETA_RANGE = (-1.0, 0.25)
+# Weight of the anchor's own level beyond carrying it along: -1 would ignore the measurement, so
+# it stays well above that; the user's measurement always moves the prediction.
+GAMMA_RANGE = (-0.6, 0.3)
+RIDGE = 0.05  # shrinkage of beta and gamma, per observation
+Point = tuple[float, float, float, str]  # (x, z, y, group)
 
 # Fine-tuning reads only each text's opening (the encoder's context), so when the probe read long
 # texts whole, as chunks, the fine-tuning paths are anchored on the probe of the openings.
@@ -87,8 +92,8 @@ def gap_is_real(high: float, low: float, n_high: int, n_low: int, z: float = Z80
     Two accuracies measured on ``n_high`` and ``n_low`` rows; the difference counts when it is
     larger than ``z`` standard errors (unpaired, so conservative for the profiler's paired rows).
     """
-    if n_high <= 0 or n_low <= 0:
-        return False
+    if min(n_high, n_low) < MIN_ANCHOR_ROWS:
+        return False  # a handful of rows is not a measurement: 2 of 2 against 0 of 2 is noise
     se = math.sqrt(high * (1 - high) / n_high + low * (1 - low) / n_low)
     # A floor of one row's worth: two perfect scores have se 0 but are not a measured gap.
     return high - low > max(z * se, 1.0 / min(n_high, n_low))
@@ -116,6 +121,7 @@ class Curve:
     q_high: float  # 90% residual quantile
     n: int  # observations it was fitted on
     datasets: int  # distinct data sets among them
+    gamma: float = 0.0  # weight of the anchor's own log error (anchored curves)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,6 +221,12 @@ def _x(strategy: Strategy, anchors: Anchors, anchored: bool) -> float:
     return math.log2(k)
 
 
+def _z(strategy: Strategy, anchors: Anchors) -> float:
+    """The anchor's log remaining error (0 when there is no anchor)."""
+    value, _ = anchors.value(ANCHOR_OF[strategy])
+    return 0.0 if value is None else math.log(to_error(value, anchors.chance))
+
+
 def _y(ob: Observation, anchored: bool) -> float | None:
     e = math.log(to_error(ob.accuracy, ob.anchors.chance))
     if not anchored:
@@ -234,36 +246,62 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def _line(points: list[tuple[float, float, str]], flat: bool) -> tuple[float, float]:
-    """Least squares of y on x (``flat``: on a constant), the slope held to ``BETA_RANGE``."""
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting for the small normal equations below."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        m[col], m[pivot] = m[pivot], m[col]
+        if abs(m[col][col]) < 1e-12:
+            continue
+        for r in range(n):
+            if r != col:
+                f = m[r][col] / m[col][col]
+                m[r] = [v - f * w for v, w in zip(m[r], m[col], strict=True)]
+    return [m[i][n] / m[i][i] if abs(m[i][i]) > 1e-12 else 0.0 for i in range(n)]
+
+
+def _fit(points: list[Point], flat: bool, anchored: bool) -> tuple[float, float, float]:
+    """(alpha, beta, gamma) of ``y = alpha + beta * x + gamma * z`` by ridge least squares.
+
+    ``z`` is the anchor's log error: gamma < 0 says a weak anchor tends to improve more than a
+    strong one (regression towards the suite's typical curve). The slopes are shrunk a little
+    (RIDGE) and held to their ranges so that a handful of sets never yields a wild extrapolation.
+    """
+    use = [True, not flat, anchored]
+    rows = [[1.0, p[0], p[1]] for p in points]
+    k = [i for i in range(3) if use[i]]
+    ata = [[sum(r[i] * r[j] for r in rows) + (RIDGE * len(rows) if i == j and i else 0.0)
+            for j in k] for i in k]  # fmt: skip
+    aty = [sum(r[i] * p[2] for r, p in zip(rows, points, strict=True)) for i in k]
+    w = dict(zip(k, _solve(ata, aty), strict=True))
+    beta = min(max(w.get(1, 0.0), BETA_RANGE[0]), BETA_RANGE[1])
+    gamma = min(max(w.get(2, 0.0), GAMMA_RANGE[0]), GAMMA_RANGE[1])
     n = len(points)
-    mx = sum(p[0] for p in points) / n
-    my = sum(p[1] for p in points) / n
-    sxx = sum((p[0] - mx) ** 2 for p in points)
-    sxy = sum((p[0] - mx) * (p[1] - my) for p in points)
-    beta = 0.0 if flat or sxx < 1e-9 else min(max(sxy / sxx, BETA_RANGE[0]), BETA_RANGE[1])
-    return my - beta * mx, beta
+    alpha = sum(p[2] - beta * p[0] - gamma * p[1] for p in points) / n
+    return alpha, beta, gamma
 
 
-def fit_curve(points: list[tuple[float, float, str]], flat: bool) -> Curve | None:
-    """The line through ``points`` (x, y, group) and its 10%/90% residual quantiles.
+def fit_curve(points: list[Point], flat: bool, anchored: bool = False) -> Curve | None:
+    """The curve through ``points`` (x, z, y, group) and its 10%/90% residual quantiles.
 
     With three groups (data sets) or more, the residuals are cross-validated by group: each
-    group's residuals come from the line fitted on the other groups. The interval then states how
-    far a data set the curve has never seen lands from it, which is what a user's data is
+    group's residuals come from the curve fitted on the other groups. The interval then states
+    how far a data set the curve has never seen lands from it, which is what a user's data is
     (in-sample residuals made the intervals cover a held-out set's runs less than half the time).
     """
     if not points:
         return None
-    alpha, beta = _line(points, flat)
-    groups = sorted({p[2] for p in points})
+    alpha, beta, gamma = _fit(points, flat, anchored)
+    groups = sorted({p[3] for p in points})
     residuals: list[float] = []
     if len(groups) >= 3:
         for g in groups:
-            a, b = _line([p for p in points if p[2] != g], flat)
-            residuals += [y - (a + b * x) for x, y, group in points if group == g]
+            a, b, c = _fit([p for p in points if p[3] != g], flat, anchored)
+            residuals += [y - (a + b * x + c * z) for x, z, y, group in points if group == g]
     else:
-        residuals = [y - (alpha + beta * x) for x, y, _ in points]
+        residuals = [y - (alpha + beta * x + gamma * z) for x, z, y, _ in points]
     residuals.sort()
     return Curve(
         alpha=round(alpha, 5),
@@ -272,24 +310,25 @@ def fit_curve(points: list[tuple[float, float, str]], flat: bool) -> Curve | Non
         q_high=round(max(0.0, _quantile(residuals, QUANTILES[1])), 5),
         n=len(points),
         datasets=len(groups),
+        gamma=round(gamma, 5),
     )
 
 
 def fit(observations: Iterable[Observation], source: str = "") -> OutcomeModel:
     """Fit every (modality, strategy) curve, anchored and unanchored, on ``observations``."""
-    groups: dict[tuple[str, bool], list[tuple[float, float, str]]] = {}
+    groups: dict[tuple[str, bool], list[Point]] = {}
     for ob in observations:
         for anchored in (True, False):
             y = _y(ob, anchored)
             if y is not None:
                 key = (f"{ob.modality}/{ob.strategy.value}", anchored)
-                groups.setdefault(key, []).append(
-                    (_x(ob.strategy, ob.anchors, anchored), y, ob.group or ob.dataset)
-                )
+                z = _z(ob.strategy, ob.anchors) if anchored else 0.0
+                x = _x(ob.strategy, ob.anchors, anchored)
+                groups.setdefault(key, []).append((x, z, y, ob.group or ob.dataset))
     model = OutcomeModel(source=source)
     for (key, anchored), points in groups.items():
         strategy = Strategy(key.split("/", 1)[1])
-        curve = fit_curve(points, flat=strategy in TRAINING_FREE)
+        curve = fit_curve(points, flat=strategy in TRAINING_FREE, anchored=anchored)
         if curve is not None:
             (model.anchored if anchored else model.unanchored)[key] = curve
     return model
@@ -324,11 +363,12 @@ def predict(model: OutcomeModel, modality: str, strategy: Strategy, anchors: Anc
     chance = anchors.chance
     if curve is not None and value is not None and (rows or 0) > 0:
         e_anchor = to_error(value, chance)
-        centre = math.log(e_anchor) + curve.alpha + curve.beta * _x(strategy, anchors, True)
+        x = _x(strategy, anchors, True)
+        centre = (1 + curve.gamma) * math.log(e_anchor) + curve.alpha + curve.beta * x
         lo_acc, hi_acc = wilson(value, int(rows or 0))
         # The anchor's own sampling error, in the same log-error units as the residuals.
-        up = math.log(to_error(lo_acc, chance)) - math.log(e_anchor)
-        down = math.log(e_anchor) - math.log(to_error(hi_acc, chance))
+        up = (1 + curve.gamma) * (math.log(to_error(lo_acc, chance)) - math.log(e_anchor))
+        down = (1 + curve.gamma) * (math.log(e_anchor) - math.log(to_error(hi_acc, chance)))
         e_hi = centre + math.hypot(curve.q_high, up)
         e_lo = centre - math.hypot(curve.q_low, down)
         basis = (
