@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -85,3 +92,202 @@ def test_device_selection_falls_back_to_cpu(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(catalog.ModelUnavailable, match="no CUDA"):
             catalog.select_device("cuda")
+
+
+# ---------------------------------------------------------------- structure: data, then loaders
+
+
+def test_importing_the_catalogue_imports_no_torch_and_no_loader():
+    """The catalogue is data: importing it pulls in neither torch nor the modules that load."""
+    code = (
+        "import json, sys, tladvisor.catalog; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
+        "or m.startswith('tladvisor.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == ["tladvisor.catalog"]
+
+
+def test_every_entry_and_prefix_has_one_registered_family():
+    from tladvisor import families
+
+    for spec in catalog.list_models():
+        assert spec.family in families.FAMILIES, spec.name
+    for prefix in catalog.USER_PREFIXES:
+        assert catalog.get_spec(f"{prefix}:/x").family in families.FAMILIES
+    with pytest.raises(ValueError, match="already registered"):
+        families.register_family("hf", load=lambda spec, device: None, check=lambda spec: "")
+
+
+# ---------------------------------------------------------------- models --scan
+
+
+def _tiny_text_encoder(folder: Path, sentence_transformers: bool) -> int:
+    """A tiny BERT with MiniLM's tokenizer; sentence-transformers files around it when asked."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(catalog.minilm_path()))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    model = BertModel(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if sentence_transformers:
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {
+                "idx": 1,
+                "name": "1",
+                "path": "1_Pooling",
+                "type": "sentence_transformers.models.Pooling",
+            },
+        ]
+        (folder / "modules.json").write_text(json.dumps(modules))
+        (folder / "1_Pooling").mkdir()
+        pooling = {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    return model.num_parameters()
+
+
+def _tiny_causal_lm(folder: Path) -> int:
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(catalog.minilm_path()))
+    tokenizer.chat_template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+    config = LlamaConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return model.num_parameters()
+
+
+def _tiny_clip(folder: Path) -> int:
+    from transformers import CLIPConfig, CLIPModel
+
+    layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2}
+    config = CLIPConfig(
+        text_config={"vocab_size": 99, "num_attention_heads": 2, **layers},
+        vision_config={"image_size": 32, "patch_size": 8, "num_attention_heads": 2, **layers},
+        projection_dim=16,
+    )
+    model = CLIPModel(config)
+    model.save_pretrained(folder)
+    # The cheap check only looks for the tokenizer's and preprocessor's files.
+    (folder / "vocab.json").write_text(json.dumps({"a</w>": 0}))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    (folder / "preprocessor_config.json").write_text(json.dumps({"crop_size": 32}))
+    return model.num_parameters()
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory) -> dict[str, Any]:
+    """Local folders (a sentence-transformers encoder, a causal LM, a broken folder) and an HF
+    cache holding a CLIP, each with its real parameter count."""
+    root = tmp_path_factory.mktemp("zoo")
+    local, hub = root / "models", root / "hub"
+    st, lm, broken = local / "st-encoder", local / "team" / "tiny-llama", local / "broken"
+    for folder in (st, lm, broken):
+        folder.mkdir(parents=True)
+    repo = hub / "models--acme--tiny-clip"
+    snapshot = repo / "snapshots" / "0123456789abcdef"
+    snapshot.mkdir(parents=True)
+    (repo / "snapshots" / "older").mkdir()
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(snapshot.name)
+    (broken / "config.json").write_text("{not json")
+    (broken / "model.safetensors").write_bytes(b"\xff" * 64)
+    return {
+        "local": local,
+        "hub": hub,
+        "empty": root / "empty-hub",
+        "paths": {"st": st, "lm": lm, "clip": snapshot, "broken": broken},
+        "params": {
+            "st": _tiny_text_encoder(st, sentence_transformers=True),
+            "lm": _tiny_causal_lm(lm),
+            "clip": _tiny_clip(snapshot),
+        },
+    }
+
+
+def _models_json(capsys, *argv: str) -> dict[str, dict[str, Any]]:
+    from tladvisor.cli import main
+
+    assert main(["models", *argv, "--json"]) == 0
+    return {row["path"]: row for row in json.loads(capsys.readouterr().out) if not row["packaged"]}
+
+
+def test_scan_lists_each_kind_with_its_real_parameter_count(zoo, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(zoo["hub"]))
+    monkeypatch.delenv("TLADVISOR_MODELS", raising=False)
+    rows = _models_json(capsys, "--scan", str(zoo["local"]))
+    paths = zoo["paths"]
+    assert set(rows) == {str(p) for p in paths.values()}
+    expected = {
+        "st": ("hf", catalog.TEXT_ENCODER, "text", 32),
+        "lm": ("lm", catalog.INSTRUCTION_LM, "text", 32),
+        "clip": ("clip", catalog.CLIP, "image", 16),
+    }
+    for key, (prefix, kind, modality, dim) in expected.items():
+        row = rows[str(paths[key])]
+        assert row["name"] == f"{prefix}:{paths[key]}"
+        assert (row["kind"], row["modality"], row["feature_dim"]) == (kind, modality, dim)
+        assert row["params"] == zoo["params"][key], key
+        assert row["loads"] is True and row["size_mb"] > 0, row["note"]
+    assert rows[str(paths["clip"])]["source"] == "HF cache: acme/tiny-clip@0123456"
+
+
+def test_models_env_path_list_and_a_corrupt_folder_gets_a_note(zoo, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(zoo["empty"]))
+    paths = zoo["paths"]
+    monkeypatch.setenv(
+        "TLADVISOR_MODELS", os.pathsep.join([str(paths["lm"]), str(paths["broken"])])
+    )
+    rows = _models_json(capsys)
+    assert set(rows) == {str(paths["lm"]), str(paths["broken"])}
+    assert rows[str(paths["lm"])]["source"] == "TLADVISOR_MODELS"
+    broken = rows[str(paths["broken"])]
+    assert broken["loads"] is False and broken["kind"] is None
+    assert "config.json is unreadable" in broken["note"]
+
+
+def test_corrupt_safetensors_header_is_a_note_not_a_crash(tmp_path):
+    from safetensors.numpy import save_file
+
+    from tladvisor import model_scan
+
+    save_file(
+        {"a": np.zeros((3, 4), np.float32), "b": np.zeros(5, np.float32)},
+        tmp_path / "x.safetensors",
+    )
+    assert model_scan.safetensors_params(tmp_path / "x.safetensors") == 17
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "bert", "hidden_size": 8, "vocab_size": 9})
+    )
+    (tmp_path / "x.safetensors").write_bytes((10**12).to_bytes(8, "little") + b"{}")
+    found = model_scan.describe(tmp_path, "test")
+    assert found.kind == catalog.TEXT_ENCODER and found.params is None
+    assert "corrupt" in found.note
+
+
+def test_scanned_models_load_by_their_names(zoo):
+    from tladvisor import model_scan
+
+    found = {f.path: f for f in model_scan.scan([zoo["local"]], hf_cache=False)}
+    encoder = catalog.load(found[str(zoo["paths"]["st"])].name, device="cpu")
+    assert encoder.encode(["hello world", "another"]).shape == (2, 32)
+    lm = catalog.load(found[str(zoo["paths"]["lm"])].name, device="cpu")
+    assert "<|user|>hi" in lm.chat_prompt("hi")
+    losses = lm.token_losses(["hello world"])[0]
+    assert losses.ndim == 1 and len(losses) > 0 and np.isfinite(losses).all()

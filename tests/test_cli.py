@@ -17,7 +17,10 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_models_json_lists_the_packaged_catalogue(capsys):
+def test_models_json_lists_the_packaged_catalogue(capsys, tmp_path, monkeypatch):
+    # An empty Hugging Face cache and no TLADVISOR_MODELS: only the packaged models are listed.
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.delenv("TLADVISOR_MODELS", raising=False)
     code, out, _ = run_cli(capsys, "models", "--json")
     rows = json.loads(out)
     assert code == 0

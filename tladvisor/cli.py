@@ -81,23 +81,43 @@ def _load_data(args: argparse.Namespace):
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from tladvisor import catalog
+    """The packaged catalogue, then the models found on disk (``--scan``, ``TLADVISOR_MODELS``,
+    the HF cache). Each row says whether it loads here: a cheap file check, or a real load with
+    ``--load``. JSON rows: name, modality, kind, params, feature_dim, size_mb, source, loads and
+    note, plus the catalogue's fields (and ``available`` / ``status``, the older names)."""
+    from tladvisor import catalog, families, model_scan
 
+    check = families.availability if args.load else families.installed
     rows = []
     for spec in catalog.list_models():
-        ok, why = catalog.availability(spec.name) if args.load else catalog.installed(spec.name)
-        rows.append({**spec.to_dict(), "available": ok, "status": why})
+        ok, why = check(spec.name)
+        try:
+            size = model_scan.folder_size_mb(catalog.weights_path(spec))
+        except catalog.ModelUnavailable:
+            size = None
+        rows.append({**spec.to_dict(), "size_mb": size, "loads": ok, "note": why})
+    for item in model_scan.scan(args.scan or ()):
+        row = item.to_dict()
+        ok, why = check(item.name) if item.family else (False, "")
+        row.update(loads=ok, note="; ".join(x for x in (item.note, why) if x))
+        rows.append(row)
+    for row in rows:
+        row.update(available=row["loads"], status=row["note"])
     if args.json:
         _print_json(rows)
         return 0
+    found = [r for r in rows if not r["packaged"]]
     for r in rows:
-        mark = "ok " if r["available"] else "-- "
+        if found and r is found[0]:
+            print("\nFound on this machine (--scan DIR, TLADVISOR_MODELS, the Hugging Face cache):")
+        mark = "ok " if r["loads"] else "-- "
         params = f"{r['params'] / 1e6:.1f}M" if r["params"] else "?"
-        print(f"{mark}{r['name']:<20} {r['kind']:<17} {params:>7}  {r['status']}")
-        print(f"    {r['source']} ({r['license']})")
+        size = f"{r['size_mb']:.0f} MB" if r["size_mb"] is not None else "? MB"
+        print(f"{mark}{r['name']:<20} {r['kind'] or '?':<17} {params:>7} {size:>8}  {r['note']}")
+        print(f"    {r['source']}" + (f" ({r['license']})" if r.get("license") else ""))
     print(
-        "\nYour own models: --model hf:/path/to/folder | clip:/path/to/folder | "
-        "open_clip:ARCH:/path/to/checkpoint"
+        "\nYour own models: --model hf:/path/to/folder | clip:/path/to/folder | lm:/path/to/folder | "
+        "open_clip:ARCH:/path/to/checkpoint; `models --scan DIR` finds them"
     )
     return 0
 
@@ -399,8 +419,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_args(common, default=argparse.SUPPRESS)
     command = functools.partial(sub.add_parser, parents=[common])
 
-    p = command("models", help="list the model catalogue and whether each loads here")
+    p = command(
+        "models",
+        help="list the model catalogue, and the models found on disk, and whether each loads here",
+    )
     p.add_argument("--load", action="store_true", help="really load each model (slow for the LM)")
+    p.add_argument(
+        "--scan",
+        action="append",
+        metavar="DIR",
+        help="also look for Hugging Face model folders (sentence-transformers, CLIP, causal LM, "
+        "image classifier) under DIR; repeatable. TLADVISOR_MODELS (a path list) and the Hugging "
+        "Face cache are always looked in. Nothing is loaded or downloaded",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
