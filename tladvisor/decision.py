@@ -965,10 +965,18 @@ def anchors_of(p: TaskProfile) -> outcomes.Anchors:
 
 
 def _predictions_decide(p: TaskProfile, model: outcomes.OutcomeModel, b: _Board) -> bool:
-    """Measurements on the user's data decide when there are some and curves to read them with."""
-    if (p.probe_rows or 0) < outcomes.MIN_ANCHOR_ROWS or p.probe_accuracy is None:
-        return False
-    if p.n_classes < 2:
+    """Measurements on the user's data decide when there are some and curves to read them with.
+
+    A zero-shot accuracy alone counts (a few labels a class leave the probe too few rows, but
+    every row scores zero-shot): leave-one-data-set-out, deciding from it cut the mean regret at
+    small budgets (BENCHMARKS.md), while the suite's curves with nothing measured did worse than
+    the framework's rules, which therefore decide when nothing was measured.
+    """
+    probe = (p.probe_rows or 0) >= outcomes.MIN_ANCHOR_ROWS and p.probe_accuracy is not None
+    zero_shot = (p.zero_shot_rows or 0) >= outcomes.MIN_ANCHOR_ROWS and (
+        p.zero_shot_accuracy is not None
+    )
+    if not (probe or zero_shot) or p.n_classes < 2:
         return False
     return any(f"{p.modality}/{s.value}" in model.anchored for s in b.raw)
 
