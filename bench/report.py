@@ -673,7 +673,9 @@ def summarise(data: dict, regret: dict | None, transfer: dict | None, cost: dict
         for label, s in (("seed rules", before), ("with the measured evidence", after)):
             if s:
                 summary.append(
-                    f"- **Advisor ({label}, profiled)**: picked the best strategy in "
+                    f"- **Advisor ({label}, profiled; in-sample on the two bundled samples, "
+                    "not evidence: the headline is the leave-one-data-set-out section)**: "
+                    "picked the best strategy in "
                     f"{s['picked_best']} of {s['cases']} cases; where its pick was measured "
                     f"({s['measured']}) it lost {pct(s['mean_lost'])} points on average "
                     f"(worst {pct(s['max_lost'])}), was within 1 point in "

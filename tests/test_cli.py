@@ -48,6 +48,15 @@ def test_advise_from_flags_alone(capsys):
     assert all({"strategy", "score"} <= set(a) for a in rec["alternatives"])
     assert all({"rule", "text", "source"} <= set(r) for r in rec["reasons"])
     assert "advice" in rec and "profile" in rec
+    # Every alternative states its expected accuracy with an ordered 80% interval.
+    for alt in rec["alternatives"]:
+        e = alt["expected_accuracy"]
+        assert 0.2 <= e["low"] <= e["point"] <= e["high"] <= 1.0, alt
+        assert "expected_cost" in alt
+    assert rec["decided_by"] == "rules"  # nothing was measured: the framework decides
+    code, out, _ = run_cli(capsys, "advise", "--n-labeled", "20000", "--n-classes", "5",
+                           "--best-accuracy", "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["preference"] == "accuracy"
 
 
 def test_advise_bad_combination_gets_advice_not_a_crash(capsys):
