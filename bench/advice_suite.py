@@ -66,9 +66,16 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
             rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise
+            # The last line of a file another process is appending to may be half-written.
     return rows
 
 
@@ -191,6 +198,10 @@ def run_suite(
             ds = suite.load(name, cap=cap)
             for strategy, k, seed in plan(ds, entry, only, quick):
                 key = (ds.name, strategy, budget_label(k), seed)
+                if key in done:
+                    continue
+                # Another process may share the work (--only, --sets): re-read what it finished.
+                done |= {run_key(r) for r in read_lines(runs_path)}
                 if key in done:
                     continue
                 if deadline is not None and time.monotonic() > deadline:

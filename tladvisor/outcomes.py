@@ -43,9 +43,11 @@ TRAIN_SHARE = 0.65
 Z80 = 1.2816  # two-sided 80%: the interval every prediction states
 E_FLOOR = 0.01  # remaining error is never predicted below 1% (log of 0 is undefined)
 QUANTILES = (0.1, 0.9)
-# A measured accuracy is an anchor from this many scored rows on (the profiler's zero-shot
-# minimum): on 2 rows a probe is 0 or 1, and one lucky row set a curve's prediction to 0.99.
-MIN_ANCHOR_ROWS = 20
+# A measured accuracy is an anchor from this many scored rows on: on 2 rows a probe is 0 or 1, and
+# one lucky row set a curve's prediction to 0.99, while 12 rows at 0.83 (4 classes) was a real
+# signal that a threshold of 20 threw away. The Wilson centre shrinks what remains. Chosen among
+# 10, 12 and 16 on the suite's leave-one-data-set-out regret (BENCHMARKS.md).
+MIN_ANCHOR_ROWS = 10
 # Slope of log remaining error per doubling of labels: from "gains nothing" (mild overfitting
 # allowed) to "error falls to a third", the range the seed and CLIP learning curves span.
 BETA_RANGE = (-1.0, 0.25)
