@@ -87,19 +87,21 @@ def task_profile(p: dict) -> TaskProfile:
 
 
 def observations(table: dict, profiles: dict) -> list[outcomes.Observation]:
+    """One observation a run (not a mean over seeds): a user gets one run, so the intervals must
+    hold the seed-to-seed spread too (on seed means they covered fewer of the single runs)."""
+    from tladvisor.decision import anchors_of
+
     obs = []
     for (ds, b), by_strategy in table.items():
         profile = task_profile(profiles[(ds, b)])
-        from tladvisor.decision import anchors_of
-
         anchors = anchors_of(profile)
         for strategy, rows in by_strategy.items():
-            acc = statistics.fmean(r["accuracy"] for r in rows)
-            obs.append(
+            obs += [
                 outcomes.Observation(
-                    ds, profile.modality, Strategy(strategy), acc, anchors, group=group_of(ds)
+                    ds, profile.modality, Strategy(strategy), r["accuracy"], anchors, group_of(ds)
                 )
-            )
+                for r in rows
+            ]
     return obs
 
 

@@ -38,7 +38,10 @@ def test_error_space_round_trips() -> None:
     for chance in (0.5, 0.1):
         for acc in (chance + 0.05, 0.7, 0.95):
             assert outcomes.from_error(outcomes.to_error(acc, chance), chance) == pytest.approx(acc)
-    assert outcomes.to_error(0.2, 0.5) == 1.0  # below chance is no better than chance
+    # Below chance is kept (zero-shot lands there), up to 1 / (1 - chance) at accuracy 0.
+    assert outcomes.to_error(0.2, 0.5) == pytest.approx(1.6)
+    assert outcomes.from_error(outcomes.to_error(0.2, 0.5), 0.5) == pytest.approx(0.2)
+    assert outcomes.to_error(0.0, 0.5) == pytest.approx(2.0)
 
 
 def _synthetic(alpha: float, beta: float, datasets: int = 4) -> list[Observation]:

@@ -103,13 +103,21 @@ def gap_is_real(high: float, low: float, n_high: int, n_low: int, z: float = Z80
 
 # ── Error space ───────────────────────────────────────────────────────────────────────────────
 def to_error(acc: float, chance: float) -> float:
-    """Remaining error above chance: 0 perfect, 1 at (or below) chance."""
+    """Remaining error above chance: 0 perfect, 1 at chance, up to 1 / (1 - chance) at 0.
+
+    Below chance is kept, not clipped: zero-shot often lands there (label names that mislead),
+    and intervals floored at chance missed every such run.
+    """
     r = (acc - chance) / (1 - chance) if chance < 1 else 1.0
-    return min(1.0, max(E_FLOOR, 1.0 - r))
+    return min(_e_max(chance), max(E_FLOOR, 1.0 - r))
 
 
 def from_error(e: float, chance: float) -> float:
-    return chance + (1 - chance) * (1.0 - min(1.0, max(E_FLOOR, e)))
+    return chance + (1 - chance) * (1.0 - min(_e_max(chance), max(E_FLOOR, e)))
+
+
+def _e_max(chance: float) -> float:
+    return 1.0 / (1.0 - chance) if chance < 1 else 1.0
 
 
 # ── The model ─────────────────────────────────────────────────────────────────────────────────
