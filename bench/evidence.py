@@ -107,14 +107,15 @@ def pool_curves(set_curves: dict[str, Curve]) -> Curve:
     return pooled
 
 
-def suite_pools(results: Path) -> list[Pool]:
-    """One pool a modality over the suite's real sets that have a probe measured."""
+def suite_pools(results: Path, exclude: str | None = None) -> list[Pool]:
+    """One pool a modality over the suite's real sets that have a probe measured (``exclude``:
+    a real set left out, as the leave-one-data-set-out evaluation needs)."""
     runs = read_lines(results / RUNS_FILE)
     profiles = {(p["dataset"], p["budget"]): p for p in read_lines(results / PROFILES_FILE)}
     all_curves = suite_curves(runs, profiles)
     pools = []
     for modality in MODALITIES:
-        real = [e.name for e in suite.entries(modality, synthetic=False)]
+        real = [e.name for e in suite.entries(modality, synthetic=False) if e.name != exclude]
         sets = {n: all_curves[n] for n in real if "feature_extraction" in all_curves.get(n, {})}
         missing = [n for n in real if n not in sets]
         if missing:

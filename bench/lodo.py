@@ -141,6 +141,7 @@ def score_cases(
     model: outcomes.OutcomeModel,
     cases: list[tuple[str, str]],
     preference: str = "balanced",
+    evidence: dict | None = None,
 ) -> list[dict[str, Any]]:
     """The advisor's pick and its regret, and the interval coverage, on each (dataset, budget)."""
     out = []
@@ -169,7 +170,9 @@ def score_cases(
                 if Strategy(s) not in estimated
             }
         )
-        rec = recommend(profile, outcome_model=model, costs=costs, preference=preference)
+        rec = recommend(
+            profile, outcome_model=model, costs=costs, preference=preference, evidence=evidence
+        )
         pick = next(a.strategy.value for a in rec.alternatives if a.strategy.value in means)
         best = max(means, key=means.get)
         covered, total = 0, 0
@@ -223,14 +226,33 @@ def summary(rows: list[dict]) -> dict[str, Any]:
     }
 
 
-def lodo(table: dict, profiles: dict, preference: str) -> list[dict]:
+def evidence_without(results: Path, held_out: str | None) -> dict:
+    """The suite's evidence (``bench/evidence.py``) derived without ``held_out``: the rules that
+    decide when nothing was measured must not have seen the held-out set either."""
+    import evidence
+
+    from tladvisor.evidence import Evidence
+
+    entries = evidence.derive(evidence.suite_pools(results, exclude=held_out))
+    return {name: Evidence.from_dict(name, entry) for name, entry in entries.items()}
+
+
+def lodo(
+    table: dict, profiles: dict, preference: str, results: Path, fitted: bool = True
+) -> list[dict]:
+    """Every real set held out in turn (with its shifts): model and evidence from the others."""
     groups = sorted({group_of(ds) for ds, _ in table})
     rows: list[dict] = []
     for held_out in groups:
         train = [(k, v) for k, v in table.items() if group_of(k[0]) != held_out]
-        model = outcomes.fit(observations(dict(train), profiles), source=f"all but {held_out}")
+        model = (
+            outcomes.fit(observations(dict(train), profiles), source=f"all but {held_out}")
+            if fitted
+            else outcomes.OutcomeModel()
+        )
         cases = sorted(k for k in table if group_of(k[0]) == held_out)
-        rows += score_cases(table, profiles, model, cases, preference)
+        found = evidence_without(results, held_out)
+        rows += score_cases(table, profiles, model, cases, preference, found)
     return rows
 
 
@@ -238,15 +260,16 @@ def evaluate(results: Path) -> dict[str, Any]:
     runs, profiles = load_results(results)
     table = cells(runs, profiles)
     everything = outcomes.fit(observations(table, profiles), source="the whole advice suite")
-    rules_only = outcomes.OutcomeModel()
     out: dict[str, Any] = {
         "runs": len(runs),
         "profiles": len(profiles),
         "datasets": sorted({ds for ds, _ in table}),
-        "lodo": lodo(table, profiles, "balanced"),
-        "lodo_best_accuracy": lodo(table, profiles, "accuracy"),
-        "in_sample": score_cases(table, profiles, everything, sorted(table)),
-        "rules_only": score_cases(table, profiles, rules_only, sorted(table)),
+        "lodo": lodo(table, profiles, "balanced", results),
+        "lodo_best_accuracy": lodo(table, profiles, "accuracy", results),
+        "in_sample": score_cases(
+            table, profiles, everything, sorted(table), evidence=evidence_without(results, None)
+        ),
+        "rules_only": lodo(table, profiles, "balanced", results, fitted=False),
         "model": everything.to_dict(),
     }
     for key in ("lodo", "lodo_best_accuracy", "in_sample", "rules_only"):
