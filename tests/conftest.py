@@ -1,4 +1,5 @@
-"""Shared fixtures: the one place that finds Debian's chromium for the real-browser tests.
+"""Shared fixtures: the one place that finds Debian's chromium for the real-browser tests, and a
+private embedding cache for the modules that encode.
 
 ``make test`` installs chromium when it can (root, or sudo without a password). Where it could not,
 the browser tests skip with the command to run, except under ``CI=true``, where a missing browser
@@ -42,3 +43,19 @@ def browser(chromium_path: str):
         b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def isolated_embedding_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Keep a module's embeddings cache out of the repository's data folder."""
+    from tladvisor import embeddings
+
+    old = os.environ.get("TLADVISOR_CACHE")
+    os.environ["TLADVISOR_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    embeddings.clear_memory()
+    yield
+    embeddings.clear_memory()
+    if old is None:
+        os.environ.pop("TLADVISOR_CACHE", None)
+    else:
+        os.environ["TLADVISOR_CACHE"] = old

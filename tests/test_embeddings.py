@@ -8,7 +8,6 @@ separate the classes. ``long_text_dataset`` is shared with the profile and strat
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -66,18 +65,7 @@ def long_text_dataset(per_class: int = 24, seed: int = 0) -> Dataset:
     return Dataset("long-texts", "text", items, labels, fingerprint_of("text", items, labels))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _embedding_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Keep the embeddings cache of these tests out of the repository's data folder."""
-    old = os.environ.get("TLADVISOR_CACHE")
-    os.environ["TLADVISOR_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    embeddings.clear_memory()
-    yield
-    embeddings.clear_memory()
-    if old is None:
-        os.environ.pop("TLADVISOR_CACHE", None)
-    else:
-        os.environ["TLADVISOR_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("isolated_embedding_cache")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,16 +52,7 @@ ABOVE_CHANCE = 0.55
 # ---------------------------------------------------------------- data
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _embedding_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Keep the embedding cache of these tests out of the repository's data/cache."""
-    old = os.environ.get("TLADVISOR_CACHE")
-    os.environ["TLADVISOR_CACHE"] = str(tmp_path_factory.mktemp("embeddings"))
-    yield
-    if old is None:
-        os.environ.pop("TLADVISOR_CACHE", None)
-    else:
-        os.environ["TLADVISOR_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("isolated_embedding_cache")
 
 
 def _rotten_tomatoes_frame():

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import os
 from pathlib import Path
 
 import numpy as np
@@ -45,20 +44,7 @@ FORGETTING_KEYS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _embedding_cache(tmp_path_factory: pytest.TempPathFactory):
-    """Keep the embeddings cache of these tests out of the repository's data folder."""
-    from tladvisor import embeddings
-
-    old = os.environ.get("TLADVISOR_CACHE")
-    os.environ["TLADVISOR_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    embeddings.clear_memory()
-    yield
-    embeddings.clear_memory()
-    if old is None:
-        os.environ.pop("TLADVISOR_CACHE", None)
-    else:
-        os.environ["TLADVISOR_CACHE"] = old
+pytestmark = pytest.mark.usefixtures("isolated_embedding_cache")
 
 
 @pytest.fixture(scope="module")
