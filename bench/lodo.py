@@ -50,7 +50,12 @@ def group_of(dataset: str) -> str:
 
 
 def load_results(results: Path) -> tuple[list[dict], dict[tuple[str, str], dict]]:
-    runs = [r for r in read_lines(results / RUNS_FILE) if r.get("status") == "done"]
+    runs, seen = [], set()
+    for r in read_lines(results / RUNS_FILE):
+        key = (r["dataset"], r["strategy"], r["budget"], r["seed"])
+        if r.get("status") == "done" and key not in seen:  # two processes may both have run it
+            seen.add(key)
+            runs.append(r)
     profiles = {(p["dataset"], p["budget"]): p for p in read_lines(results / PROFILES_FILE)}
     return runs, profiles
 
@@ -314,12 +319,18 @@ def section(data: dict[str, Any]) -> str:
     for ds in sorted(per_set):
         cases = per_set[ds]
         sm = summary(cases)
-        picks = ", ".join(f"{c['budget']}: {c['pick']}" for c in cases)
+        ordered = sorted(
+            cases,
+            key=lambda c: (c["budget"] == "all", int(c["budget"]) if c["budget"] != "all" else 0),
+        )
+        picks = ", ".join(f"{c['budget']}: {c['pick']}" for c in ordered)
+        measured = sorted({s for c in cases for s in c["measured"]})
         detail.append(
             f"| {ds} | {len(cases)} | {_pts(sm['mean_regret'])} | {_pts(sm['worst_regret'])} | "
-            f"{_pct(sm['coverage'])} | {picks} |"
+            f"{_pct(sm['coverage'])} | {picks} | {', '.join(measured)} |"
         )
-    expensive = ", ".join(sorted({s for v in EXPENSIVE.values() for s in v}))
+    expensive = "; ".join(f"{m}: {', '.join(v)}" for m, v in EXPENSIVE.items())
+    skipped = "; ".join(f"{m}: {', '.join(v)}" for m, v in SKIPPED.items() if v)
     budgets = ", ".join("all" if b is None else str(b) for b in BUDGETS)
     lines = [
         MARK_START,
@@ -343,12 +354,15 @@ def section(data: dict[str, Any]) -> str:
         f"Budgets (examples per class): {budgets}; {', '.join(CHEAP)} at every budget with 3 "
         f"seeds, zero-shot once, {expensive} at 8 and 128 a class (1 seed), prompting once a text "
         f"set on a {PROMPT_PER_CLASS}-a-class subsample. Not measured here (no curve, so never "
-        f"picked by prediction): {', '.join(SKIPPED)}.",
+        f"picked by prediction): {skipped}. The suite resumes where it stopped; the "
+        "last column says what each set has so far, and a strategy missing there is skipped, "
+        "not scored.",
         "",
         "Per held-out set (leave-one-data-set-out):",
         "",
-        "| held-out set | cases | mean regret | worst | coverage | pick by budget |",
-        "|---|---|---|---|---|---|",
+        "| held-out set | cases | mean regret | worst | coverage | pick by budget | strategies "
+        "measured so far |",
+        "|---|---|---|---|---|---|---|",
         *detail,
         MARK_END,
     ]
