@@ -146,7 +146,7 @@ def budget_rows(ds: Any, k: int | None, seed: int = 0) -> Any:
 
 
 def profile_row(ds: Any, k: int | None) -> dict[str, Any]:
-    from tladvisor.profile import measure_profile
+    from tladvisor.profile import PROFILER_VERSION, measure_profile
 
     rows = budget_rows(ds, k)
     started = time.perf_counter()
@@ -166,8 +166,24 @@ def profile_row(ds: Any, k: int | None) -> dict[str, Any]:
         "probe_rows": task.probe_rows,
         "probe_shots": task.probe_shots,
         "zero_shot_rows": task.zero_shot_rows,
-        "truncated_share": getattr(task, "truncated_share", None),
+        "prompting_accuracy": task.prompting_accuracy,
+        "prompting_rows": task.prompting_rows,
+        "probe_truncated_accuracy": task.probe_truncated_accuracy,
+        "truncated_share": task.truncated_share,
         "seconds": round(time.perf_counter() - started, 2),
+        "profiler": PROFILER_VERSION,
+    }
+
+
+def current_profiles(path: Path) -> set[tuple[str, str]]:
+    """(dataset, budget) profiled by this version of the profiler: older ones are measured again
+    (the newest line of a key is the one bench/lodo.py reads)."""
+    from tladvisor.profile import PROFILER_VERSION
+
+    return {
+        (r["dataset"], r["budget"])
+        for r in read_lines(path)
+        if r.get("profiler", 1) == PROFILER_VERSION
     }
 
 
@@ -188,7 +204,7 @@ def run_suite(
 ) -> dict[str, int]:
     runs_path, profiles_path = results / RUNS_FILE, results / PROFILES_FILE
     done = {run_key(r) for r in read_lines(runs_path)}
-    profiled = {(r["dataset"], r["budget"]) for r in read_lines(profiles_path)}
+    profiled = current_profiles(profiles_path)
     deadline = None if minutes is None else time.monotonic() + minutes * 60
     counts = {"runs": 0, "profiles": 0, "left": 0}
     store = open_store(db)
@@ -226,6 +242,7 @@ def run_suite(
             if only == "expensive":
                 continue  # the profiles belong to the cheap pass
             for b in sorted(budgets, key=lambda b: (b == "all", int(b) if b != "all" else 0)):
+                profiled |= current_profiles(profiles_path)  # another process may have done it
                 if (ds.name, b) in profiled:
                     continue
                 if deadline is not None and time.monotonic() > deadline:

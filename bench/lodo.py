@@ -87,6 +87,10 @@ def task_profile(p: dict) -> TaskProfile:
         probe_rows=p["probe_rows"],
         probe_shots=p["probe_shots"],
         zero_shot_rows=p["zero_shot_rows"],
+        prompting_accuracy=p.get("prompting_accuracy"),
+        prompting_rows=p.get("prompting_rows"),
+        probe_truncated_accuracy=p.get("probe_truncated_accuracy"),
+        truncated_share=p.get("truncated_share"),
         gpu_memory_gb=0.0,
     )
 

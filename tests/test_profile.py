@@ -271,6 +271,20 @@ def test_zero_shot_is_measured_and_a_users_figure_wins(rotten_profile, mnist_pro
     assert "profile.zero_shot_weak" in [r.rule for r in recommend(task).reasons]
 
 
+def test_prompting_is_measured_on_a_sample_of_rows(rotten_profile) -> None:
+    from tladvisor.profile import PROMPT_PROBE_ROWS
+
+    probe = rotten_profile.probe
+    assert probe.prompting_rows == PROMPT_PROBE_ROWS
+    # Calibrated SmolLM2 on review snippets: 0.72 on the advice suite's test subsample.
+    assert 0.55 < probe.prompting_accuracy <= 1.0
+    low, high = probe.intervals()["prompting"]
+    assert low < probe.prompting_accuracy < high
+    task = rotten_profile.to_task_profile(gpu_memory_gb=0.0)
+    assert task.prompting_rows == PROMPT_PROBE_ROWS
+    assert task.prompting_accuracy == pytest.approx(probe.prompting_accuracy, abs=1e-4)
+
+
 def test_zero_shot_at_chance_on_rot13_keeps_the_advice_off_prompting() -> None:
     """ROT13 reviews keep every label but no English: label similarity falls to chance, and the
     advisor stops sending the data to prompting (SmolLM2 scored 0.44 there, BENCHMARKS.md)."""
@@ -281,6 +295,7 @@ def test_zero_shot_at_chance_on_rot13_keeps_the_advice_off_prompting() -> None:
     rot13 = make_dataset(items, list(reviews.labels), "text")
     prof = measure_profile(rot13, unusualness=False)
     assert prof.probe.zero_shot_accuracy < 0.6  # chance is 0.5; plain English scores ~0.65
+    assert prof.probe.prompting_accuracy < 0.65  # the LM reads no English either
     rec = recommend(prof.to_task_profile(gpu_memory_gb=0.0))
     assert rec.strategy.value not in ("prompting", "zero_shot")
     assert "profile.zero_shot_weak" in [r.rule for r in rec.reasons]

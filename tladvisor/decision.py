@@ -159,6 +159,15 @@ class TaskProfile:
     zero_shot_rows: int | None = field(
         default=None, metadata=_help("rows the measured zero-shot accuracy was scored on")
     )
+    prompting_accuracy: float | None = field(
+        default=None,
+        metadata=_help(
+            "measured zero-shot prompting accuracy of the packaged instruction LM (text), 0-1"
+        ),
+    )
+    prompting_rows: int | None = field(
+        default=None, metadata=_help("rows the measured prompting accuracy was scored on")
+    )
     probe_truncated_accuracy: float | None = field(
         default=None,
         metadata=_help(
@@ -181,7 +190,7 @@ class TaskProfile:
             )
         for name in ("n_labeled", "n_classes"):
             _check_count(name, getattr(self, name))
-        for name in ("probe_rows", "zero_shot_rows"):
+        for name in ("probe_rows", "zero_shot_rows", "prompting_rows"):
             if getattr(self, name) is not None:
                 _check_count(name, getattr(self, name))
         if self.min_per_class is None:
@@ -197,6 +206,7 @@ class TaskProfile:
             "domain_unusualness",
             "probe_accuracy",
             "zero_shot_accuracy",
+            "prompting_accuracy",
             "baseline_accuracy",
             "probe_truncated_accuracy",
             "truncated_share",
@@ -794,15 +804,35 @@ def _rule_measured(p: TaskProfile, f: _Facts, b: _Board) -> None:
             f"Measured zero-shot accuracy {zs:.2f} (>= {ZERO_SHOT_SUFFICIENT}) needs no training.",
             {ZS: 4.0},
         )
+    prompted = p.prompting_accuracy
     if zs is not None and zs <= f.chance + NEAR_CHANCE_MARGIN:
         # Prompting leans on the same pretrained reading of inputs and label names; on ROT13
         # reviews label similarity scored 0.48 and SmolLM2 prompting 0.44 (BENCHMARKS.md part 1).
+        # Where prompting itself was measured, that measurement speaks for it instead.
         b.fire(
             "profile.zero_shot_weak",
             f"Measured zero-shot accuracy {zs:.2f} is near chance {f.chance:.2f}: the pretrained "
-            "models do not connect these inputs to the label names, and prompting a small LM "
-            "leans on that same connection.",
-            {ZS: -2.0, PROMPT: -2.0},
+            "models do not connect these inputs to the label names"
+            + ("." if prompted is not None else ", and prompting a small LM leans on that same "
+               "connection."),
+            {ZS: -2.0} if prompted is not None else {ZS: -2.0, PROMPT: -2.0},
+        )  # fmt: skip
+    if prompted is None:
+        return
+    rows = p.prompting_rows
+    if prompted <= f.chance + NEAR_CHANCE_MARGIN:
+        b.fire(
+            "profile.prompting_weak",
+            f"Prompting the packaged language model scored {prompted:.2f} on {rows} of your rows, "
+            f"near chance {f.chance:.2f}: it does not read these texts as your labels mean them.",
+            {PROMPT: -4.0},
+        )
+    elif probe is not None and (prompted >= probe or _gap(prompted, probe, rows, p.probe_rows)):
+        b.fire(
+            "profile.prompting_matches_probe",
+            f"Prompting the packaged language model scored {prompted:.2f} on {rows} of your rows, "
+            f"against the probe's {probe:.2f}: without training it already does as well.",
+            {PROMPT: 3.0},
         )
 
 
@@ -882,9 +912,9 @@ def recommend(
     if dropped:
         board.fire(
             "profile.too_few_rows",
-            f"The profiler could score its probe on only {profile.probe_rows} held-out row(s), "
-            f"fewer than {outcomes.MIN_ANCHOR_ROWS}: its accuracies ({', '.join(dropped)}) are "
-            "not used. With more labelled rows they become measurements that decide the advice.",
+            f"The profiler could score {', '.join(dropped)} on fewer than "
+            f"{outcomes.MIN_ANCHOR_ROWS} rows each, so they are not used. With more labelled rows "
+            "they become measurements that decide the advice.",
         )
     for rule in RULES:
         rule(profile, facts, board)
@@ -945,6 +975,12 @@ def _unreliable(p: TaskProfile) -> list[str]:
         and p.zero_shot_accuracy is not None
     ):
         out.append("zero_shot_accuracy")
+    if (
+        p.prompting_rows is not None
+        and p.prompting_rows < outcomes.MIN_ANCHOR_ROWS
+        and p.prompting_accuracy is not None
+    ):
+        out.append("prompting_accuracy")
     return out
 
 
@@ -961,6 +997,8 @@ def anchors_of(p: TaskProfile) -> outcomes.Anchors:
         shots=p.probe_shots,
         rows=p.probe_rows,
         zero_shot_rows=p.zero_shot_rows,
+        prompting=p.prompting_accuracy if p.prompting_rows else None,
+        prompting_rows=p.prompting_rows,
     )
 
 
@@ -976,7 +1014,10 @@ def _predictions_decide(p: TaskProfile, model: outcomes.OutcomeModel, b: _Board)
     zero_shot = (p.zero_shot_rows or 0) >= outcomes.MIN_ANCHOR_ROWS and (
         p.zero_shot_accuracy is not None
     )
-    if not (probe or zero_shot) or p.n_classes < 2:
+    prompted = (p.prompting_rows or 0) >= outcomes.MIN_ANCHOR_ROWS and (
+        p.prompting_accuracy is not None
+    )
+    if not (probe or zero_shot or prompted) or p.n_classes < 2:
         return False
     return any(f"{p.modality}/{s.value}" in model.anchored for s in b.raw)
 

@@ -109,6 +109,8 @@ _CITATIONS: dict[str, str] = {
     "profile.zero_shot_high": _seed("002", "When zero-shot is enough", "zero-shot is competitive for: classification", _PROFILED),
     "profile.too_few_rows": "Brown et al. 2001 (interval estimation for a binomial proportion): an accuracy on n rows is uncertain by about 1/sqrt(n); under 10 rows the profiler's probe, baseline and zero-shot are not used",
     "profile.long_texts": "Reimers & Gurevych 2019 (Sentence-BERT): a transformer encoder reads at most its maximum sequence length and longer inputs are truncated (MiniLM: 256 word pieces); the truncated share and the probe on whole vs cut texts are measured on your data by the profiler",
+    "profile.prompting_weak": "Zhao et al. 2021 (Calibrate Before Use): few-shot prompting's accuracy varies widely with the prompt and the label words, and small LMs are biased towards some labels; measured on your data by the profiler",
+    "profile.prompting_matches_probe": "Brown et al. 2020 (GPT-3): in-context learning can compete with fine-tuned models on some classification tasks without gradient updates; measured on your data by the profiler",
     "profile.zero_shot_weak": _seed("003", "The zero-shot and few-shot connection", "out-of-distribution domains, and tasks with unusual output structures will still push on those limits", _PROFILED),
 }  # fmt: skip
 # Each citation, then the rule's section of docs/framework.md (heading: the rule id).

@@ -67,7 +67,7 @@ ANCHOR_OF = {
     Strategy.LORA: "probe_cut",
     Strategy.SCRATCH: "baseline",
     Strategy.ZERO_SHOT: "zero_shot",
-    Strategy.PROMPTING: "zero_shot",
+    Strategy.PROMPTING: "prompting",
 }
 TRAINING_FREE = (Strategy.ZERO_SHOT, Strategy.PROMPTING)
 
@@ -189,6 +189,8 @@ class Anchors:
     rows: int | None = None  # rows probe and baseline were scored on
     zero_shot_rows: int | None = None
     probe_truncated: float | None = None  # the probe on each text's opening, when it chunked
+    prompting: float | None = None  # zero-shot prompting of the packaged LM on a sample of rows
+    prompting_rows: int | None = None
 
     def value(self, name: str) -> tuple[float | None, int | None]:
         """An anchor's accuracy and rows; None under ``MIN_ANCHOR_ROWS`` rows.
@@ -198,6 +200,8 @@ class Anchors:
         """
         if name == "zero_shot":
             value, rows = self.zero_shot, self.zero_shot_rows
+        elif name == "prompting":
+            value, rows = self.prompting, self.prompting_rows
         elif name == "probe_cut":
             value = self.probe if self.probe_truncated is None else self.probe_truncated
             rows = self.rows

@@ -32,7 +32,16 @@ PROBE_EVAL_CAP = 300  # held-out rows scored: +-2.9 points of accuracy at 1 sigm
 # (64 rows) still gives the 20 held-out rows a measurement needs (outcomes.MIN_ANCHOR_ROWS).
 PROBE_TRAIN_SHARE = 0.7
 PROBE_K = 5  # kNN neighbours (fewer when there are fewer shots)
-ZERO_SHOT_MIN_ROWS = 20
+# Zero-shot and prompting train on nothing, so every probed row scores them; under this many rows
+# a score is noise (outcomes.MIN_ANCHOR_ROWS), and none is stated.
+ZERO_SHOT_MIN_ROWS = 10
+# Prompting's accuracy varies most from one data set to another (the packaged SmolLM2: 0.72 on
+# review sentiment, 0.20 on four fortune-file sources), and nothing else the profiler measures
+# predicts it, so it is measured: this many rows, drawn at random from all the labelled ones
+# (about 0.3 s a short text on 2 cores; +-8 points at one sigma).
+PROMPT_PROBE_ROWS = 40
+# Bumped whenever a profile measures something new: bench/advice_suite.py re-profiles older rows.
+PROFILER_VERSION = 2
 SEED = 0
 # The answers a user gives (the profiler cannot measure them), forwarded to TaskProfile.
 USER_FIELDS = (
@@ -88,6 +97,10 @@ class Probe:
     # The zero-shot strategy's default (text: label-name similarity; images: ConSE) on every
     # probed row: no training, so all rows count. None under ZERO_SHOT_MIN_ROWS rows.
     zero_shot_accuracy: float | None = None
+    # Zero-shot prompting of the packaged instruction LM (text), content-free calibrated as the
+    # prompting strategy runs it, on up to PROMPT_PROBE_ROWS of the probed rows.
+    prompting_accuracy: float | None = None
+    prompting_rows: int | None = None
     # Many texts longer than the encoder's context: kNN and linear read each text as the mean of its
     # chunk embeddings, as feature extraction would, and truncated_best is the better of the two on
     # the plain (cut) features. None when not chunked.
@@ -111,6 +124,7 @@ class Probe:
             "probe": (self.best, self.n_eval),
             "baseline": (self.baseline_accuracy, self.n_eval),
             "zero_shot": (self.zero_shot_accuracy, self.zero_shot_rows),
+            "prompting": (self.prompting_accuracy, self.prompting_rows or 0),
         }
         return {
             name: [round(x, 4) for x in wilson(value, n)]
@@ -184,6 +198,12 @@ class MeasuredProfile:
                 else None
             ),
             zero_shot_rows=zero_shot_rows,
+            prompting_accuracy=(
+                round(self.probe.prompting_accuracy, 4)
+                if self.probe is not None and self.probe.prompting_accuracy is not None
+                else None
+            ),
+            prompting_rows=self.probe.prompting_rows if self.probe is not None else None,
             **answers,
         )
 
@@ -350,12 +370,17 @@ def few_shot_accuracies(
 
 
 def run_probe(
-    dataset: Dataset, device: str | None, notes: list[str], chunked: bool = False
+    dataset: Dataset,
+    device: str | None,
+    notes: list[str],
+    chunked: bool = False,
+    prompting: bool = True,
 ) -> Probe | None:
     """The few-shot probe on frozen features of the modality's default model (None if it can't).
 
     ``chunked`` (text) probes features that embed each text as the mean of its chunks, as feature
     extraction does on long texts, and also records the best accuracy on the truncated features.
+    ``prompting`` (text) also scores zero-shot prompting of the packaged LM on a sample of rows.
     """
     from tladvisor import catalog, embeddings
 
@@ -409,10 +434,41 @@ def run_probe(
     if len(rows) >= ZERO_SHOT_MIN_ROWS:
         zero_shot = zero_shot_accuracy(dataset.modality, model_name, encoded, y, dataset.classes,
                                        device, notes)  # fmt: skip
+    prompted = None
+    if prompting and dataset.modality == "text" and len(rows) >= ZERO_SHOT_MIN_ROWS:
+        prompted = prompting_accuracy(items, y, dataset.classes, device, notes)
     return Probe(
         model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority), baseline,
-        zero_shot, chunked, truncated_best,
+        zero_shot, prompted[0] if prompted else None, prompted[1] if prompted else None,
+        chunked, truncated_best,
     )  # fmt: skip
+
+
+def prompting_accuracy(
+    texts: list[str], y: np.ndarray, classes: list[str], device: str | None, notes: list[str]
+) -> tuple[float, int] | None:
+    """(accuracy, rows) of the prompting strategy's default (zero-shot, content-free calibrated)
+    on a seeded draw of up to ``PROMPT_PROBE_ROWS`` texts; None when no LM is installed."""
+    from tladvisor import catalog
+    from tladvisor.strategies import prompting as pr
+
+    config = pr.PromptingConfig()
+    try:
+        scorer = pr.make_scorer(config, device or "cpu")
+    except catalog.ModelUnavailable as exc:
+        notes.append(f"prompting not measured: {exc}")
+        return None
+    pick = np.random.default_rng(SEED).permutation(len(texts))[:PROMPT_PROBE_ROWS]
+    words = pr.label_words_for(classes, config.label_words)
+    queries, _ = pr.build_prompts([texts[i] for i in pick], words, [], config.max_query_chars)
+    neutral, _ = pr.build_prompts(pr.CONTENT_FREE, words, [], config.max_query_chars)
+
+    def ignore(_done: int, _total: int) -> None:
+        return None
+
+    bias = pr.content_free_bias(scorer.score(neutral, words, ignore))
+    pred = (scorer.score(queries, words, ignore) + bias).argmax(axis=1)
+    return float(np.mean(pred == y[pick])), len(pick)
 
 
 def zero_shot_accuracy(
@@ -480,6 +536,7 @@ def measure_profile(
     *,
     probe: bool = True,
     unusualness: bool = True,
+    prompting: bool = True,
     device: str | None = None,
 ) -> MeasuredProfile:
     """Measure ``dataset``: counts, balance, lengths, duplicates, unusualness and a few-shot probe.
@@ -512,7 +569,7 @@ def measure_profile(
         except FileNotFoundError as exc:  # no calibration or reference set shipped
             notes.append(f"unusualness not measured: {exc}")
     chunked = lengths is not None and should_chunk("auto", lengths.truncated_share)
-    probed = run_probe(dataset, device, notes, chunked) if probe else None
+    probed = run_probe(dataset, device, notes, chunked, prompting) if probe else None
     return MeasuredProfile(
         name=dataset.name,
         modality=dataset.modality,
