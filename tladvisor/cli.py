@@ -92,7 +92,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     for spec in catalog.list_models():
         ok, why = check(spec.name)
         try:
-            size = model_scan.folder_size_mb(catalog.weights_path(spec))
+            size = (
+                round(spec.archive.size / 2**20, 1)  # the parts, as installed
+                if spec.archive is not None
+                else model_scan.folder_size_mb(catalog.weights_path(spec))
+            )
         except catalog.ModelUnavailable:
             size = None
         rows.append({**spec.to_dict(), "size_mb": size, "loads": ok, "note": why})

