@@ -374,12 +374,13 @@ def section(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(target: Path, text: str) -> None:
-    """Put ``text`` between the markers of ``target`` (after the machine table the first time)."""
+def write_section(target: Path, text: str, start: str = MARK_START, end: str = MARK_END) -> None:
+    """Put ``text`` between the markers ``start`` and ``end`` of ``target`` (before the summary
+    the first time)."""
     doc = target.read_text(encoding="utf-8") if target.is_file() else "# Benchmarks\n"
-    if MARK_START in doc and MARK_END in doc:
-        head, rest = doc.split(MARK_START, 1)
-        tail = rest.split(MARK_END, 1)[1]
+    if start in doc and end in doc:
+        head, rest = doc.split(start, 1)
+        tail = rest.split(end, 1)[1]
         doc = head + text + tail
     else:
         anchor = "\n## Summary"

@@ -105,6 +105,39 @@ def regret_chart(regret: dict, path: Path) -> Path:
     return path
 
 
+def model_selection_chart(rows: list[dict], published: dict[str, float], path: Path) -> Path:
+    """Mean weighted tau of each score (rows: group, score, weighted_tau), published anchors as
+    horizontal lines."""
+    plt = _plt()
+    groups = sorted({r["group"] for r in rows})
+    scores = sorted({r["score"] for r in rows})
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / max(len(groups), 1)
+    for i, group in enumerate(groups):
+        values = [
+            next((r["weighted_tau"] for r in rows if r["group"] == group and r["score"] == s),
+                 float("nan"))
+            for s in scores
+        ]  # fmt: skip
+        ax.bar([j + i * width for j in range(len(scores))], values, width, label=group)
+    for name, value in published.items():
+        ax.axhline(value, color="gray", linestyle=":", linewidth=1)
+        ax.annotate(f"{name} (published) {value}", (len(scores) - 0.5, value), fontsize=7,
+                    ha="right", va="bottom")  # fmt: skip
+    ax.set_xticks([j + width * (len(groups) - 1) / 2 for j in range(len(scores))])
+    ax.set_xticklabels(scores, fontsize=8)
+    ax.set_ylabel("mean weighted tau vs measured accuracy")
+    ax.set_ylim(-1, 1)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_title("Model selection on the suite: does the score rank the candidates right?")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def transferability_chart(result: dict, path: Path) -> Path:
     plt = _plt()
     sets = result["datasets"]

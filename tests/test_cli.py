@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from tladvisor import catalog
-
 from tladvisor.cli import main
 
 

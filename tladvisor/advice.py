@@ -41,14 +41,36 @@ def strategy_costs(
     return out
 
 
+# The zoo is ranked on this many rows for advice: the scores settle well before (BENCHMARKS.md,
+# "Model selection"), and all-mpnet-base-v2 encodes about 400 short texts in 20 s on 2 cores.
+RANK_ROWS = 400
+
+
+def rank_for_advice(dataset: Any, device: Any = None) -> list[dict[str, Any]]:
+    """The zoo ranked on up to ``RANK_ROWS`` rows of ``dataset`` (``scoring.rank_models``)."""
+    from tladvisor.scoring import rank_models
+
+    return rank_models(dataset, max_rows=RANK_ROWS, device=device)
+
+
 def advise(
     profile: decision.TaskProfile,
     dataset: Any = None,
     *,
     preference: str = "balanced",
     costs: Mapping[Strategy, Mapping[str, Any]] | None = None,
+    ranking: list[dict[str, Any]] | None = None,
 ) -> decision.Recommendation:
-    """``decision.recommend`` with costs estimated for ``dataset`` (when given and not passed)."""
+    """``decision.recommend`` with costs estimated for ``dataset`` (when given and not passed),
+    and, given the zoo's ``ranking`` on the data, the model to run the strategy with."""
+    from tladvisor.model_choice import choose_model
+
     if costs is None and dataset is not None:
         costs = strategy_costs(dataset)
-    return decision.recommend(profile, costs=costs, preference=preference)
+    rec = decision.recommend(profile, costs=costs, preference=preference)
+    if ranking:
+        choice = choose_model(ranking, rec.strategy.value, preference)
+        rec.model = choice.model
+        rec.model_reasons = choice.reasons
+        rec.model_candidates = choice.to_dict()["candidates"]
+    return rec

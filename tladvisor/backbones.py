@@ -363,7 +363,7 @@ class ImageNetClassifier:
         from efficientnet_lite_pytorch import EfficientNet
 
         torch.manual_seed(seed)
-        return EfficientNetBody(EfficientNet.from_name("efficientnet-lite0")).to(self.device)
+        return EfficientNetBody(EfficientNet.from_name(self.name)).to(self.device)
 
     @staticmethod
     def blocks(module: EfficientNetBody) -> list[torch.nn.Module]:

@@ -252,10 +252,13 @@ def _advise(args: argparse.Namespace):
             domain_unusualness=args.domain_unusualness,
             **answers,
         )
-    from tladvisor.advice import advise
+    from tladvisor.advice import advise, rank_for_advice
 
     preference = "accuracy" if args.best_accuracy else "balanced"
-    return advise(profile, ds, preference=preference), measured
+    ranking = None
+    if ds is not None and not (args.no_probe or args.no_models):
+        ranking = rank_for_advice(ds)
+    return advise(profile, ds, preference=preference, ranking=ranking), measured
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
@@ -266,7 +269,9 @@ def cmd_advise(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(out)
         return 0
-    print(f"Recommended: {rec.strategy.value}  (decided by {rec.decided_by})")
+    print(f"Recommended: {rec.strategy.value} with {out['model']}  (decided by {rec.decided_by})")
+    for line in out["model_reasons"]:
+        print(f"  model: {line}")
     print("Alternatives (expected accuracy, 80% interval; expected time on this device):")
     for a in out["alternatives"]:
         e = a.get("expected_accuracy") or {}
@@ -294,14 +299,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     ds = _load_data(args)
     strategy = args.strategy
     if strategy == "auto":
-        from tladvisor.advice import advise
+        from tladvisor.advice import advise, rank_for_advice
         from tladvisor.profile import measure_profile
 
-        # The same advice as `tladvisor advise`: measured (probe, baseline, zero-shot), cost-aware.
+        # The same advice as `tladvisor advise`: measured (probe, baseline, zero-shot), cost-aware,
+        # and the model it names unless --model says otherwise.
         profile = measure_profile(ds).to_task_profile()
-        strategy = advise(profile, ds).strategy.value
+        rec = advise(profile, ds, ranking=rank_for_advice(ds))
+        strategy = rec.strategy.value
+        if args.model is None and rec.model is not None:
+            args.model = rec.model
         if not args.json:
-            print(f"auto: the advisor recommends {strategy}", file=sys.stderr)
+            print(
+                f"auto: the advisor recommends {strategy} with {args.model or 'the default model'}",
+                file=sys.stderr,
+            )
     overrides = {
         "model": args.model,
         "seed": args.seed,
@@ -392,8 +404,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         _print_json(table)
         return 0
     for row in table:
-        scores = ", ".join(f"{k}={v:.3g}" for k, v in row["scores"].items())
-        print(f"{row['rank']}. {row['model']:<20} {scores}  ({row['seconds']:.1f} s)")
+        if "error" in row:
+            print(f"-. {row['model']:<20} not scored: {row['error']}")
+            continue
+        scores = ", ".join(
+            f"{k}={v:.3g} ({row['seconds'][k]:.2f} s)" for k, v in row["scores"].items()
+        )
+        print(
+            f"{row['rank']}. {row['model']:<20} {scores}; encoding {row['seconds']['encode']:.1f} s, "
+            f"feature extraction {row['cost']['ms_per_item']:.1f} ms an item"
+        )
     return 0
 
 
@@ -472,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-sensitive", action="store_true", default=None)
     p.add_argument("--gpu-memory-gb", type=float)
     p.add_argument("--no-probe", action="store_true", help="skip the cheap kNN/linear probe")
+    p.add_argument(
+        "--no-models",
+        action="store_true",
+        help="do not rank the model zoo on the data (the advice keeps the default model)",
+    )
     p.add_argument(
         "--best-accuracy",
         action="store_true",

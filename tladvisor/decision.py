@@ -300,6 +300,11 @@ class Recommendation:
     expected_accuracy_note: str = ""
     decided_by: str = "rules"  # "predictions" when the user's measurements decided
     preference: str = "balanced"  # or "accuracy": the most accurate whatever the cost
+    # The pretrained model to run it with (``tladvisor.model_choice``, from the zoo's ranking on
+    # the user's data); None: the strategy's default.
+    model: str | None = None
+    model_reasons: list[str] = field(default_factory=list)
+    model_candidates: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -316,12 +321,24 @@ class Recommendation:
             "expected_cost": self.alternatives[0].cost,
             "decided_by": self.decided_by,
             "preference": self.preference,
+            "model": self.model or default_model_for(self.strategy, self.profile.modality),
+            "model_reasons": list(self.model_reasons),
+            "model_candidates": list(self.model_candidates),
             "reasons": [asdict(r) for r in self.reasons],
             "advice": [asdict(a) for a in self.advice],
             "data_needs": self.data_needs,
             "expected_accuracy_note": self.expected_accuracy_note,
             "profile": self.profile.to_dict(),
         }
+
+
+def default_model_for(strategy: Strategy, modality: str) -> str:
+    """The model a strategy runs with when none is named (the catalogue's defaults)."""
+    from tladvisor import catalog  # pure data: no torch
+
+    if strategy is Strategy.PROMPTING:
+        return "smollm2"
+    return catalog.default_model(modality)
 
 
 # ── Scoring ───────────────────────────────────────────────────────────────────────────────────────

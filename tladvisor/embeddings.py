@@ -129,6 +129,13 @@ def encode(
     return feats
 
 
+def compute(
+    dataset: Dataset, model_name: str, *, device: str | None = None, chunked: bool = False
+) -> Features:
+    """Features computed now, not read from or written to the cache (to time a model)."""
+    return _compute(dataset, model_name, device, chunked)
+
+
 def _read(path: Path, n: int) -> Features | None:
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -183,7 +183,7 @@ def run(config: FeatureExtractionConfig, data: TaskData, ctx: RunContext) -> Out
 
     name = config.model or catalog.default_model(data.modality)
     spec = catalog.get_spec(name)
-    if spec.modality != data.modality or spec.kind == catalog.INSTRUCTION_LM:
+    if spec.modality != data.modality:
         raise ValueError(
             f"model {name!r} gives no {data.modality} features for a linear probe; use "
             f"{catalog.default_model(data.modality)!r} or a user encoder ('hf:' text, 'clip:' images)"
