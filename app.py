@@ -21,6 +21,7 @@ PAGES = [
         "views/upload.py", title="Upload & profile", icon=":material/upload_file:", default=True
     ),
     st.Page("views/advise.py", title="Advise", icon=":material/lightbulb:"),
+    st.Page("views/models.py", title="Choose a model", icon=":material/model_training:"),
     st.Page("views/run.py", title="Run", icon=":material/play_circle:"),
     st.Page("views/compare.py", title="Compare", icon=":material/monitoring:"),
     st.Page("views/detail.py", title="Run detail", icon=":material/receipt_long:"),

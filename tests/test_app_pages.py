@@ -202,7 +202,7 @@ def test_advise_answers_change_the_recommendation(app, reviews, measured):
     _no_exception(at)
     after_format = at.session_state.recommended
     assert after_format != first, f"format_critical=Yes left the advice at {first}"
-    assert at.success[0].value.endswith(LABELS[Strategy(after_format)])
+    assert LABELS[Strategy(after_format)] in at.success[0].value
     at.radio(key="advise_format_critical").set_value("Don't know").run()
     assert at.session_state.recommended == first
     at.checkbox(key="advise_latency_sensitive").check().run()
@@ -210,6 +210,35 @@ def test_advise_answers_change_the_recommendation(app, reviews, measured):
     at.button(key="advise_run").click().run()
     _no_exception(at)
     assert at.selectbox(key="run_pick").value == at.session_state.recommended
+
+
+@pytest.mark.slow
+def test_choose_a_model_ranks_the_zoo_names_the_model_and_queues_the_top_k(app, reviews, measured):
+    at = _with_data(app(), reviews, measured)
+    at.session_state["user"] = "ada"
+    at.run()
+    at.switch_page("views/models.py").run()
+    _no_exception(at)
+    at.button(key="models_rank").click().run()
+    _no_exception(at)
+    ranking = at.session_state.rankings[reviews.fingerprint]
+    assert {r["model"] for r in ranking} == {"minilm", "mpnet", "smollm2"}
+    assert list(at.dataframe[0].value["model"]) == [r["model"] for r in ranking]
+    titles = [spec.get("title") for spec in _charts(at)]
+    assert "Score against cost: up and left is better" in titles
+    at.switch_page("views/advise.py").run()  # it now names the model from this ranking
+    _no_exception(at)
+    names = {r["model"] for r in ranking}
+    assert any(f"with {m}" in at.success[0].value for m in names | {"smollm2"})
+    at.switch_page("views/models.py").run()
+    before = len(at.session_state.my_runs)
+    at.number_input(key="models_k").set_value(2).run()
+    at.button(key="models_queue").click().run()
+    _no_exception(at)
+    queued = at.session_state.my_runs[before:]
+    assert len(queued) == 2
+    for run_id in queued:  # the test checks the queueing, not the runs
+        ui_state.job_queue().cancel(run_id)
 
 
 # -- run ---------------------------------------------------------------------------------------

@@ -532,3 +532,45 @@ def advice_check(check: pd.DataFrame) -> alt.FacetChart:
         .facet(column=alt.Column("dataset_name:N", title=None))
         .properties(title=title)
     )
+
+
+def model_scores(candidates: Sequence[Mapping[str, Any]], chosen: str | None) -> alt.LayerChart:
+    """Each ranked model's LogME against feature extraction's cost an item (log), labelled.
+
+    ``candidates`` are rows of ``scoring.rank_models`` (those with an ``error`` are left out).
+    """
+    rows = [
+        {
+            "model": c["model"],
+            "logme": c["scores"].get("logme"),
+            "probe": c["scores"].get("linear_probe_accuracy"),
+            "ms_per_item": max(float(c["cost"].get("ms_per_item") or 0.0), 0.01),
+            "advised": c["model"] == chosen,
+        }
+        for c in candidates
+        if "error" not in c and c.get("scores")
+    ]
+    df = pd.DataFrame(rows, columns=["model", "logme", "probe", "ms_per_item", "advised"])
+    base = alt.Chart(df).encode(
+        x=alt.X(
+            "ms_per_item:Q",
+            title="Feature extraction cost on this device (ms an item, log)",
+            scale=alt.Scale(type="log"),
+        ),
+        y=alt.Y(
+            "logme:Q", title="LogME on your data (higher is better)", scale=alt.Scale(zero=False)
+        ),
+    )
+    points = base.mark_circle(size=120).encode(
+        color=alt.condition(alt.datum.advised, alt.value("#2e7d32"), alt.value("#616161")),
+        tooltip=[
+            "model:N",
+            alt.Tooltip("logme:Q", format=".3f", title="LogME"),
+            alt.Tooltip("probe:Q", format=".2f", title="linear probe (cross-validated)"),
+            alt.Tooltip("ms_per_item:Q", format=".1f", title="ms an item"),
+        ],
+    )
+    labels = base.mark_text(align="left", dx=8, fontSize=11).encode(text="model:N")
+    return (points + labels).properties(
+        height=260, title="Score against cost: up and left is better"
+    )

@@ -37,6 +37,8 @@ STATE_DEFAULTS: dict[str, Any] = {
     "answers": DEFAULT_ANSWERS,  # the Advise page's questions
     "recommended": None,  # the Advise page's latest recommendation (a strategy value)
     "run_strategy": None,  # strategy value handed to the Run page by "Run the recommended"
+    "run_model": None,  # model handed to the Run page with it (the advised one)
+    "rankings": {},  # data set fingerprint -> the zoo's ranking on it (Choose a model page)
     "my_runs": [],  # run ids submitted from this browser session, newest last
 }
 MAX_NAME = 40

@@ -99,11 +99,21 @@ rec = advising.advise(
     profile,
     preference="accuracy" if best_accuracy else "balanced",
     costs=st.session_state[costs_key],
+    ranking=st.session_state.rankings.get(dataset.fingerprint),
 )
 st.session_state.recommended = rec.strategy.value
 advice = rec.to_dict()
 
-st.success(f"### Recommended: {advice['label']}")
+st.success(f"### Recommended: {advice['label']} with {advice['model']}")
+if advice["model_reasons"]:
+    for line in advice["model_reasons"]:
+        st.caption(line)
+else:
+    st.caption(
+        "The model is the strategy's default: rank the zoo on your data on the Choose a model "
+        "page and the advice names the model that suits it."
+    )
+    st.page_link("views/models.py", label="Choose a model", icon=":material/model_training:")
 expected, cost = advice["expected_accuracy"], advice["expected_cost"]
 if expected:
     seconds = f", about {cost['seconds']:.0f} s on this device" if cost else ""
@@ -120,6 +130,7 @@ if advice["expected_accuracy_note"]:
     st.caption(advice["expected_accuracy_note"])
 if st.button("Run the recommended strategy", type="primary", key="advise_run"):
     st.session_state.run_strategy = rec.strategy.value
+    st.session_state.run_model = advice["model"]
     st.switch_page("views/run.py")
 
 left, right = st.columns([3, 2])

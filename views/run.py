@@ -62,6 +62,10 @@ models = [
     if m.modality == dataset.modality and (m.kind == catalog.INSTRUCTION_LM) == wants_lm
 ]
 names = {m.name: f"{m.name}: {m.description}" for m in models}
+handed = st.session_state.run_model  # the Advise page's model, once
+st.session_state.run_model = None
+if handed in names:
+    st.session_state[f"run_model_{strategy.value}"] = handed
 picked = st.selectbox(
     "Model",
     [*names, CUSTOM],
