@@ -21,6 +21,7 @@ model fitted on the whole suite is written to ``data/outcome_model.json``: what 
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from collections import defaultdict
@@ -235,6 +236,7 @@ def summary(rows: list[dict]) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=None)  # the same held-out set is asked for by every LODO variant
 def evidence_without(results: Path, held_out: str | None) -> dict:
     """The suite's evidence (``bench/evidence.py``) derived without ``held_out``: the rules that
     decide when nothing was measured must not have seen the held-out set either."""

@@ -271,6 +271,20 @@ def test_zero_shot_is_measured_and_a_users_figure_wins(rotten_profile, mnist_pro
     assert "profile.zero_shot_weak" in [r.rule for r in recommend(task).reasons]
 
 
+def test_a_small_upload_is_cross_validated_over_every_row() -> None:
+    """16 reviews: a held-out split would score 6 rows, too few to use; cross-validation scores
+    all 16 once, so the probe, the baseline and zero-shot count as measurements."""
+    reviews = subset(load_sample("rotten_tomatoes"), per_class=8, skip=500)
+    prof = measure_profile(reviews, unusualness=False, prompting=False)
+    probe = prof.probe
+    assert probe.cross_validated and probe.n_eval == 16 and probe.zero_shot_rows == 16
+    assert 0 <= probe.best <= 1 and 0 <= probe.baseline_accuracy <= 1
+    task = prof.to_task_profile(gpu_memory_gb=0.0)
+    assert task.probe_rows == 16 and task.zero_shot_rows == 16 and task.probe_shots == 6
+    assert "profile.too_few_rows" not in [r.rule for r in recommend(task).reasons]
+    assert any("cross-validated" in n for n in prof.notes)
+
+
 def test_prompting_is_measured_on_a_sample_of_rows(rotten_profile) -> None:
     from tladvisor.profile import PROMPT_PROBE_ROWS
 

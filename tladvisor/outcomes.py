@@ -72,6 +72,11 @@ ANCHOR_OF = {
 TRAINING_FREE = (Strategy.ZERO_SHOT, Strategy.PROMPTING)
 
 
+def enough_rows(rows: int | None) -> bool:
+    """Whether an accuracy scored on ``rows`` rows is a measurement (``MIN_ANCHOR_ROWS``)."""
+    return rows is not None and rows >= MIN_ANCHOR_ROWS
+
+
 # ── Measurement uncertainty ───────────────────────────────────────────────────────────────────
 def wilson(p: float, n: int, z: float = Z80) -> tuple[float, float]:
     """Wilson score interval of an accuracy ``p`` measured on ``n`` rows (80% by default).
@@ -94,7 +99,7 @@ def gap_is_real(high: float, low: float, n_high: int, n_low: int, z: float = Z80
     Two accuracies measured on ``n_high`` and ``n_low`` rows; the difference counts when it is
     larger than ``z`` standard errors (unpaired, so conservative for the profiler's paired rows).
     """
-    if min(n_high, n_low) < MIN_ANCHOR_ROWS:
+    if not (enough_rows(n_high) and enough_rows(n_low)):
         return False  # a handful of rows is not a measurement: 2 of 2 against 0 of 2 is noise
     se = math.sqrt(high * (1 - high) / n_high + low * (1 - low) / n_low)
     # A floor of one row's worth: two perfect scores have se 0 but are not a measured gap.
@@ -207,7 +212,7 @@ class Anchors:
             rows = self.rows
         else:
             value, rows = getattr(self, name), self.rows
-        if value is None or rows is None or rows < MIN_ANCHOR_ROWS:
+        if value is None or not enough_rows(rows):
             return None, rows
         low, high = wilson(value, rows)
         return (low + high) / 2, rows
@@ -357,6 +362,7 @@ class Prediction:
     high: float
     basis: str  # how it was predicted, in words
     known: bool = True  # False: no curve for this strategy, so the interval is [chance, 1]
+    anchored: bool = False  # True: read from a measurement on the user's own data
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -365,6 +371,7 @@ class Prediction:
             "high": round(self.high, 4),
             "basis": self.basis,
             "known": self.known,
+            "anchored": self.anchored,
         }
 
 
@@ -385,6 +392,7 @@ def predict(model: OutcomeModel, modality: str, strategy: Strategy, anchors: Anc
         down = (1 + curve.gamma) * (math.log(e_anchor) - math.log(to_error(hi_acc, chance)))
         e_hi = centre + math.hypot(curve.q_high, up)
         e_lo = centre - math.hypot(curve.q_low, down)
+        anchored = True
         basis = (
             f"from the measured {anchor_name.replace('_', '-')} accuracy {value:.2f} "
             f"({rows} rows) and the suite's curve ({curve.datasets} data sets)"
@@ -400,10 +408,11 @@ def predict(model: OutcomeModel, modality: str, strategy: Strategy, anchors: Anc
                 "no measurement and no benchmark curve",
                 known=False,
             )
+        anchored = False
         centre = curve.alpha + curve.beta * _x(strategy, anchors, False)
         e_hi, e_lo = centre + curve.q_high, centre + curve.q_low
         basis = f"from the suite's curve alone ({curve.datasets} data sets): nothing measured"
     point = from_error(math.exp(centre), chance)
     low = from_error(math.exp(e_hi), chance)
     high = from_error(math.exp(e_lo), chance)
-    return Prediction(strategy, point, min(low, point), max(high, point), basis)
+    return Prediction(strategy, point, min(low, point), max(high, point), basis, True, anchored)

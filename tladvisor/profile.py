@@ -32,6 +32,11 @@ PROBE_EVAL_CAP = 300  # held-out rows scored: +-2.9 points of accuracy at 1 sigm
 # (64 rows) still gives the 20 held-out rows a measurement needs (outcomes.MIN_ANCHOR_ROWS).
 PROBE_TRAIN_SHARE = 0.7
 PROBE_K = 5  # kNN neighbours (fewer when there are fewer shots)
+# Under this many held-out rows (a small upload: 8 a class leaves 6 of 16 reviews), the probe and
+# the baseline are cross-validated over every probed row instead, so each row is scored once and
+# the measurement rests on all of them (16 rather than 6; outcomes.MIN_ANCHOR_ROWS needs 10).
+CV_BELOW = 30
+CV_FOLDS = 5
 # Zero-shot and prompting train on nothing, so every probed row scores them, from this many on.
 # Each is stated with its interval; the advisor only uses those on outcomes.MIN_ANCHOR_ROWS or more.
 ZERO_SHOT_MIN_ROWS = 4
@@ -41,7 +46,7 @@ ZERO_SHOT_MIN_ROWS = 4
 # (about 0.3 s a short text on 2 cores; +-8 points at one sigma).
 PROMPT_PROBE_ROWS = 40
 # Bumped whenever a profile measures something new: bench/advice_suite.py re-profiles older rows.
-PROFILER_VERSION = 3
+PROFILER_VERSION = 4
 SEED = 0
 # The answers a user gives (the profiler cannot measure them), forwarded to TaskProfile.
 USER_FIELDS = (
@@ -106,6 +111,9 @@ class Probe:
     # the plain (cut) features. None when not chunked.
     chunked: bool = False
     truncated_best: float | None = None
+    # True: kNN, linear and baseline were cross-validated over all probed rows (n_eval of them;
+    # n_train is the mean training rows of a fold), as a small upload leaves too few held out.
+    cross_validated: bool = False
 
     @property
     def best(self) -> float:
@@ -114,7 +122,8 @@ class Probe:
 
     @property
     def zero_shot_rows(self) -> int:
-        return self.n_train + self.n_eval  # zero-shot trains on nothing: every probed row counts
+        # Zero-shot trains on nothing: every probed row counts.
+        return self.n_eval if self.cross_validated else self.n_train + self.n_eval
 
     def intervals(self) -> dict[str, list[float]]:
         """80% Wilson interval of each measured accuracy, from the rows it was scored on."""
@@ -414,22 +423,35 @@ def run_probe(
     index = {c: i for i, c in enumerate(dataset.classes)}
     y = np.array([index[label] for label in labels])
     n_train = len(train)
-    shots = min(min(counts.values()) - 1, per_class)
+    folds = [(np.arange(n_train), np.arange(n_train, len(rows)))]
+    cross_validated = len(evaluate) < CV_BELOW
+    if cross_validated:
+        folds = cv_folds(y)
+    fold_shots = [int(np.bincount(y[tr], minlength=len(counts)).min()) for tr, _ in folds]
+    shots = min(min(fold_shots), per_class)
     k = max(1, min(PROBE_K, shots))
-    knn, linear = few_shot_accuracies(feats[:n_train], y[:n_train], feats[n_train:], y[n_train:], k)
+    knn, linear = _pooled(folds, lambda tr, te: few_shot_accuracies(feats[tr], y[tr], feats[te],
+                                                                   y[te], k))  # fmt: skip
     truncated_best = None
     if chunked:
         plain = encoded.features
-        truncated_best = max(
-            few_shot_accuracies(plain[:n_train], y[:n_train], plain[n_train:], y[n_train:], k)
-        )
+        truncated_best = max(_pooled(folds, lambda tr, te: few_shot_accuracies(
+            plain[tr], y[tr], plain[te], y[te], k)))  # fmt: skip
         notes.append(
             f"the probe read chunked features: best {max(knn, linear):.2f} against "
             f"{truncated_best:.2f} on the truncated openings"
         )
-    majority = np.bincount(y[n_train:]).max() / len(evaluate)
-    baseline = baseline_accuracy(dataset.modality, items[:n_train], y[:n_train], items[n_train:],
-                                 y[n_train:])  # fmt: skip
+    scored = np.concatenate([te for _, te in folds])
+    majority = np.bincount(y[scored]).max() / len(scored)
+    (baseline,) = _pooled(folds, lambda tr, te: (baseline_accuracy(
+        dataset.modality, [items[i] for i in tr], y[tr], [items[i] for i in te], y[te]),))  # fmt: skip
+    if cross_validated:
+        notes.append(
+            f"the probe and the baseline were cross-validated ({len(folds)} folds) over all "
+            f"{len(rows)} probed rows: too few would be left out for a held-out score"
+        )
+        n_train = round(float(np.mean([len(tr) for tr, _ in folds])))
+        evaluate = list(scored)
     zero_shot = None
     if len(rows) >= ZERO_SHOT_MIN_ROWS:
         zero_shot = zero_shot_accuracy(dataset.modality, model_name, encoded, y, dataset.classes,
@@ -440,8 +462,24 @@ def run_probe(
     return Probe(
         model_name, shots, n_train, len(evaluate), k, knn, linear, float(majority), baseline,
         zero_shot, prompted[0] if prompted else None, prompted[1] if prompted else None,
-        chunked, truncated_best,
+        chunked, truncated_best, cross_validated,
     )  # fmt: skip
+
+
+def cv_folds(y: np.ndarray, seed: int = SEED) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified folds over every row (as many as the smallest class allows, up to CV_FOLDS)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    n_folds = int(min(CV_FOLDS, np.bincount(y).min()))
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
+
+
+def _pooled(folds: list, score: Any) -> tuple[float, ...]:
+    """Each accuracy of ``score(train, test)`` pooled over the folds, weighted by test rows."""
+    parts = [(np.array(score(tr, te)), len(te)) for tr, te in folds]
+    total = sum(n for _, n in parts)
+    return tuple(float(x) for x in sum(a * n for a, n in parts) / total)
 
 
 def prompting_accuracy(

@@ -103,8 +103,14 @@ def draw_profile(p: dict) -> None:
             f"**Few-shot probe** on {probe['model']} features, {probe['shots_per_class']} "
             f"examples a class: kNN {probe['knn_accuracy']:.2f}, logistic regression "
             f"{probe['linear_accuracy']:.2f}; best{interval('probe')} (majority class: "
-            f"{probe['chance']:.2f}, {probe['n_eval']} held-out rows)."
+            f"{probe['chance']:.2f}, "
+            + (
+                f"cross-validated over all {probe['n_eval']} rows)."
+                if probe.get("cross_validated")
+                else f"{probe['n_eval']} held-out rows)."
+            )
         )
+        all_rows = probe["n_eval"] + (0 if probe.get("cross_validated") else probe["n_train"])
         measured = []
         if probe.get("baseline_accuracy") is not None:
             measured.append(
@@ -115,7 +121,13 @@ def draw_profile(p: dict) -> None:
             measured.append(
                 f"zero-shot (no labels used: label-name similarity for text, ConSE for images) "
                 f"scored {probe['zero_shot_accuracy']:.2f}{interval('zero_shot')} on all "
-                f"{probe['n_train'] + probe['n_eval']} probed rows"
+                f"{all_rows} probed rows"
+            )
+        if probe.get("prompting_accuracy") is not None:
+            measured.append(
+                f"prompting the packaged language model (no labels used) scored "
+                f"{probe['prompting_accuracy']:.2f}{interval('prompting')} on "
+                f"{probe['prompting_rows']} of them"
             )
         if measured:
             st.markdown("For comparison, " + "; ".join(measured) + ".")
