@@ -236,7 +236,7 @@ def summary(rows: list[dict]) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=None)  # the same held-out set is asked for by every LODO variant
+@functools.cache  # the same held-out set is asked for by every LODO variant
 def evidence_without(results: Path, held_out: str | None) -> dict:
     """The suite's evidence (``bench/evidence.py``) derived without ``held_out``: the rules that
     decide when nothing was measured must not have seen the held-out set either."""

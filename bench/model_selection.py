@@ -124,7 +124,7 @@ def tables(rows: list[dict]) -> dict[str, dict[str, dict[str, Any]]]:
         cell = out[r["dataset"]][r["model"]]
         if r["kind"] == "scores":
             cell.update(scores=r["scores"], scoring_seconds=r["scoring_seconds"],
-                        ms_per_item=r["ms_per_item"])  # fmt: skip
+                        ms_per_item=r["ms_per_item"], rows=r.get("train_rows", 0))  # fmt: skip
         elif r.get("status") == "done" and r.get("accuracy") is not None:
             cell[r["kind"]] = r["accuracy"]
             cell[f"{r['kind']}_seconds"] = r.get("seconds") or 0.0
@@ -180,7 +180,7 @@ def evaluate(rows: list[dict]) -> dict[str, Any]:
                     "kind": _kind(m),
                     "scores": ready[m]["scores"],
                     "cost": {"ms_per_item": ready[m]["ms_per_item"]},
-                    "rows": 0,
+                    "rows": ready[m]["rows"],  # the linear probe's cross-validated rows
                 }
                 for m in names
             ]
@@ -318,16 +318,16 @@ def report(results: Path, target: Path) -> dict[str, Any]:
 
 
 def run(quick: bool, out: Path) -> dict[str, Any]:
-    """``make bench``'s step: measure what is missing (not quick), then report."""
+    """``make bench``'s step: measure what is missing (not quick: the committed rows resume),
+    then write ``model_selection.json`` and the chart; ``bench/report.py`` writes the section."""
+    from common import CHART_DIR
+
     if not quick:
-        measure(
-            [e.name for e in suite.entries()], RESULTS, OUT_DIR / "model_selection.duckdb", None
-        )
-    return (
-        report(RESULTS, ROOT / "BENCHMARKS.md")
-        if not quick
-        else evaluate(read_lines(RESULTS / FILE))
-    )
+        measure([e.name for e in suite.entries()], RESULTS, out / "model_selection.duckdb", None)
+    data = evaluate(read_lines(RESULTS / FILE))
+    write_json(out, NAME, data)
+    write_chart(data, out / "charts" if quick else CHART_DIR)
+    return data
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (sets offline mode and sys.path first)
 import lodo
+import model_selection
 from analysis import MARGIN, crossovers, curves
 from common import ROOT, log, machine_info, parse_args, read_efficiency, read_json
 from data_efficiency import PROMPT_PER_CLASS
@@ -793,6 +794,9 @@ def build(out: Path, charts_rel: str = "docs/bench") -> str:
     advice = read_json(out, "lodo")
     if advice:
         parts += ["", lodo.section(advice)]
+    selection = read_json(out, "model_selection")
+    if selection and selection.get("per_set"):
+        parts += ["", model_selection.section(selection, f"{charts_rel}/model_selection.png")]
     if commentary.get("summary"):
         parts += ["", "## Summary", "", *commentary["summary"]]
     if data:

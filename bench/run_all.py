@@ -14,6 +14,7 @@ import cost
 import data_efficiency
 import evidence
 import lodo
+import model_selection
 import plots
 import regret
 import report
@@ -29,6 +30,7 @@ def main(quick: bool, db, out) -> None:
         ("one database", lambda: (collect_runs(db), prune_stale_runs(db, out))),
         ("advice suite (resumes)", lambda: advice_suite.run(quick, out)),
         ("leave-one-data-set-out", lambda: lodo.run(quick, out)),
+        ("model selection (resumes)", lambda: model_selection.run(quick, out)),
         ("evidence", lambda: evidence.run(quick, out)),
         ("regret (bundled samples, in-sample)", lambda: regret.run(quick, db, out)),
         ("charts", lambda: plots.run(quick, out, out / "charts" if quick else CHART_DIR)),

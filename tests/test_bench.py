@@ -252,3 +252,33 @@ def test_evidence_is_pooled_over_the_real_sets_and_kept_only_where_most_agree(tm
     # Scratch's mean is ahead at 128 (+2 points), but on one set of three: not written.
     assert "text_scratch_beats_probe" not in entries
     assert all(e.get("unusual") is None for e in entries.values())
+
+
+def test_model_selection_scores_rank_agreement_and_regret_with_known_answers(monkeypatch):
+    """Three candidates on one set: a score that orders them as their accuracies has tau 1 and no
+    regret; one that reverses them has tau -1 and loses the best-minus-worst gap."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    import model_selection as ms
+
+    rows = []
+    for model, acc, ms_item, logme, h in (
+        ("minilm", 0.70, 2.0, -0.60, 0.9),
+        ("mpnet", 0.80, 10.0, -0.40, 0.1),
+        ("smollm2", 0.60, 12.0, -0.70, 0.5),
+    ):
+        rows.append({"dataset": "rotten_tomatoes", "model": model, "kind": "feature_extraction",
+                     "status": "done", "accuracy": acc, "seconds": 10.0})  # fmt: skip
+        rows.append({"dataset": "rotten_tomatoes", "model": model, "kind": "scores",
+                     "scores": {"logme": logme, "h_score": h}, "scoring_seconds": 1.0,
+                     "ms_per_item": ms_item})  # fmt: skip
+    data = ms.evaluate(rows)
+    (entry,) = data["per_set"]
+    assert entry["tau"]["logme"] == pytest.approx(1.0)
+    assert entry["regret"]["logme"] == pytest.approx(0.0)
+    assert entry["tau"]["h_score"] == pytest.approx(-1 / 3)  # minilm, smollm2, mpnet
+    assert entry["regret"]["h_score"] == pytest.approx(0.10)  # picks minilm: 0.80 - 0.70
+    assert entry["regret"]["advice_accuracy"] == pytest.approx(0.0)
+    assert entry["scoring_seconds"] == 3.0 and entry["running_seconds"] == 30.0
+    summary = data["summary"]["text/feature_extraction"]
+    assert summary["logme"]["mean_regret"] == pytest.approx(0.0) and summary["sets"] == 1
+    assert "Model selection" in ms.section(data, None)
