@@ -33,6 +33,9 @@ from common import DB_PATH, ROOT, log, machine_info, parse_args, read_json, time
 
 NAME = "cost"
 TUNED = ("partial_finetune", "full_finetune", "lora")
+# MiniLM (23M) and all-mpnet-base-v2 (109M): on the small one the optimizer state and gradients
+# that LoRA avoids are a small part of the process, on the large one they should show.
+TUNED_MODELS = ("minilm", "mpnet")
 
 
 # ── 1. fine-tuning variants ──────────────────────────────────────────────────────────────────────
@@ -51,8 +54,8 @@ class _TimingStore:
         return getattr(self._store, name)
 
 
-def one_finetune(strategy: str, quick: bool, db: Path) -> dict:
-    """Run one fine-tuning strategy in this (fresh) process and time its epochs."""
+def one_finetune(strategy: str, quick: bool, db: Path, model: str = "minilm") -> dict:
+    """Run one fine-tuning strategy of ``model`` in this (fresh) process and time its epochs."""
     from common import open_store, subsample
 
     from tladvisor import runner
@@ -64,6 +67,7 @@ def one_finetune(strategy: str, quick: bool, db: Path) -> dict:
         ds = subsample(ds, 20)
     epochs = 1 if quick else 2
     config = {
+        "model": model,
         "seed": 0,
         "epochs": epochs,
         "max_train": 16 if quick else 256,
@@ -102,6 +106,7 @@ def one_finetune(strategy: str, quick: bool, db: Path) -> dict:
         epoch_s = [ends[1] - starts[1]]
     return {
         "run_id": report.run_id,
+        "model": model,
         "strategy": strategy,
         "status": report.status,
         "error": report.error,
@@ -117,21 +122,24 @@ def one_finetune(strategy: str, quick: bool, db: Path) -> dict:
     }
 
 
-def finetune_costs(quick: bool, db: Path) -> list[dict]:
+def finetune_costs(quick: bool, db: Path, models: tuple[str, ...] = TUNED_MODELS) -> list[dict]:
     rows = []
-    for strategy in TUNED:
-        log(f"cost: {strategy} in a fresh process")
-        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
-            target = tmp.name
-        cmd = [sys.executable, __file__, "--one", strategy, "--result", target, "--db", str(db)]
-        if quick:
-            cmd.append("--quick")
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
-        if proc.returncode != 0:
-            rows.append({"strategy": strategy, "status": "failed", "error": proc.stderr[-800:]})
-            continue
-        rows.append(json.loads(Path(target).read_text()))
-        os.unlink(target)
+    for model in models[:1] if quick else models:
+        for strategy in TUNED:
+            log(f"cost: {model} {strategy} in a fresh process")
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+                target = tmp.name
+            cmd = [sys.executable, __file__, "--one", strategy, "--model", model,
+                   "--result", target, "--db", str(db)]  # fmt: skip
+            if quick:
+                cmd.append("--quick")
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+            if proc.returncode != 0:
+                rows.append({"model": model, "strategy": strategy, "status": "failed",
+                             "error": proc.stderr[-800:]})  # fmt: skip
+                continue
+            rows.append(json.loads(Path(target).read_text()))
+            os.unlink(target)
     return rows
 
 
@@ -404,12 +412,23 @@ if __name__ == "__main__":
         __doc__.splitlines()[0],
         lambda p: (
             p.add_argument("--one", help=argparse.SUPPRESS),
+            p.add_argument("--model", default="minilm", help=argparse.SUPPRESS),
+            p.add_argument(
+                "--only-finetune",
+                action="store_true",
+                help="only the fine-tuning table (both models), merged into the existing cost.json",
+            ),
             p.add_argument("--result", help=argparse.SUPPRESS),
             p.add_argument("--advice", help=argparse.SUPPRESS),
         ),
     )
     if args.one:
-        Path(args.result).write_text(json.dumps(one_finetune(args.one, args.quick, args.db)))
+        row = one_finetune(args.one, args.quick, args.db, args.model)
+        Path(args.result).write_text(json.dumps(row))
+    elif args.only_finetune:
+        result = read_json(args.out, NAME) or {"quick": args.quick, "machine": machine_info()}
+        result["finetune"] = finetune_costs(args.quick, args.db.with_name("cost.duckdb"))
+        write_json(args.out, NAME, result)
     elif args.advice:
         print(json.dumps(one_advice(args.advice)))
     else:
