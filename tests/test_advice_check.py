@@ -84,3 +84,25 @@ def test_advice_check_chart_colours_each_verdict():
         64: "advised strategy not run here",
     }
     assert chart.to_dict()["facet"]["column"]["field"] == "dataset_name"
+
+
+def test_model_ranking_check_puts_logme_ranks_beside_measured_ranks():
+    from tladvisor.advice_check import model_ranking_check
+
+    runs = pd.DataFrame(
+        [
+            ("rt", "feature_extraction", "minilm", -0.64, 0.75),
+            ("rt", "feature_extraction", "minilm", -0.62, 0.73),
+            ("rt", "feature_extraction", "mpnet", -0.51, 0.77),
+            ("rt", "feature_extraction", "smollm2", -0.60, 0.65),
+            ("rt", "lora", "minilm", -0.64, 0.80),  # one model only: not a ranking
+        ],
+        columns=["dataset_name", "strategy", "model", "logme@train", "accuracy"],
+    )
+    table = model_ranking_check(runs)
+    assert list(table["model"]) == ["mpnet", "smollm2", "minilm"]
+    assert list(table["score_rank"]) == [1, 2, 3]
+    assert list(table["accuracy_rank"]) == [1, 3, 2]
+    minilm = table[table["model"] == "minilm"].iloc[0]
+    assert minilm["runs"] == 2 and minilm["accuracy"] == pytest.approx(0.74)
+    assert model_ranking_check(runs.drop(columns=["logme@train"])).empty

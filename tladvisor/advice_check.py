@@ -98,3 +98,46 @@ def _profile(
         gpu_memory_gb=gpu_memory_gb,
         probe_accuracy=probe,
     )
+
+
+RANKING_COLUMNS = [
+    "dataset_name", "strategy", "model", "score", "score_rank", "accuracy", "accuracy_rank",
+    "runs",
+]  # fmt: skip
+
+
+def model_ranking_check(
+    runs: pd.DataFrame, score: str = "logme@train", metric: str = "accuracy"
+) -> pd.DataFrame:
+    """Did the transferability score rank the models as the runs measured them?
+
+    For every data set and strategy run with two or more models: each model's mean ``score``
+    (computed on the run's training rows) and mean ``metric`` on the test split, and both ranks
+    (1 = best). Equal ranks in every row mean the score would have picked the best model.
+    """
+    if runs.empty or score not in runs or metric not in runs:
+        return pd.DataFrame(columns=RANKING_COLUMNS)
+    done = runs.dropna(subset=[score, metric, "model"])
+    rows = []
+    for (dataset, strategy), group in done.groupby(["dataset_name", "strategy"]):
+        per_model = group.groupby("model").agg(
+            score=(score, "mean"), accuracy=(metric, "mean"), runs=(metric, "size")
+        )
+        if len(per_model) < 2:
+            continue
+        per_model["score_rank"] = per_model["score"].rank(ascending=False, method="min")
+        per_model["accuracy_rank"] = per_model["accuracy"].rank(ascending=False, method="min")
+        for model, r in per_model.sort_values("score_rank").iterrows():
+            rows.append(
+                {
+                    "dataset_name": dataset,
+                    "strategy": strategy,
+                    "model": model,
+                    "score": r["score"],
+                    "score_rank": int(r["score_rank"]),
+                    "accuracy": r["accuracy"],
+                    "accuracy_rank": int(r["accuracy_rank"]),
+                    "runs": int(r["runs"]),
+                }  # fmt: skip
+            )
+    return pd.DataFrame(rows, columns=RANKING_COLUMNS)

@@ -140,6 +140,16 @@ else:
     elif chosen:
         st.caption("These runs logged no curve (training-free and linear-probe runs have none).")
 
+ranking = advice_check.model_ranking_check(done) if not done.empty else None
+if ranking is not None and not ranking.empty:
+    st.subheader("Did LogME rank the models right?")
+    st.caption(
+        "Data sets and strategies run with two or more models: each model's LogME on its "
+        "training rows against its measured test accuracy (rank 1 = best). Where the ranks "
+        "agree, scoring alone (Choose a model) would have picked the same model."
+    )
+    st.dataframe(ranking, hide_index=True, width="stretch", key="compare_model_ranking")
+
 st.subheader("Runs")
 shown = [c for c in TABLE_COLUMNS if c in runs]
 st.dataframe(runs[shown], hide_index=True, key="compare_table")
