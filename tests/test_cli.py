@@ -164,3 +164,32 @@ def test_import_merges_a_teammates_file(capsys, tmp_path):
     ]
     code, _, err = run_cli(capsys, "--db", mine, "import", str(tmp_path / "nope.duckdb"))
     assert code == 2 and "no database file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "user, why",
+    [
+        ("![n](http://127.0.0.1:9/x.png)", "letters, digits"),
+        ("<b>ada</b>", "letters, digits"),
+        ("../../etc/passwd", "letters, digits"),
+        ("a" * 5000, "5000 characters"),
+    ],
+)
+def test_run_refuses_a_user_name_the_dashboard_would_refuse(capsys, tmp_path, user, why):
+    from tladvisor.store import Store
+
+    data = tmp_path / "reviews.csv"
+    rows = [f"{w} film,{lab}" for lab in ("pos", "neg") for w in ("fine", "dull", "odd", "bold")]
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    db = tmp_path / "x.duckdb"
+    code, _, err = run_cli(capsys, "--db", str(db), "run", str(data), "--strategy", "scratch",
+                           "--user", user)  # fmt: skip
+    assert code == 2 and why in err and "Traceback" not in err
+    if db.exists():
+        with Store(db) as store:
+            assert store.list_runs().empty  # nothing stored under that name
+    code, _, _ = run_cli(capsys, "--db", str(db), "run", str(data), "--strategy", "scratch",
+                         "--user", "  Ada  Lovelace ")  # fmt: skip
+    assert code == 0
+    with Store(db) as store:
+        assert list(store.list_runs()["user_name"]) == ["Ada Lovelace"]

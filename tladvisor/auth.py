@@ -231,7 +231,7 @@ def _oidc_sign_in(access: Access) -> None:
 
 
 def _password_sign_in(access: Access) -> None:
-    from tladvisor.ui_state import MAX_NAME, clean_user_name
+    from tladvisor.users import MAX_NAME, clean_user_name
 
     if "auth_name" not in st.session_state:  # a shared link's ?user= fills in the name once
         try:

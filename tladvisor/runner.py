@@ -24,6 +24,7 @@ from tladvisor.data import DataError, Dataset, TaskData, split_dataset
 from tladvisor.data.splits import Split, evaluation_split, split_problem
 from tladvisor.strategies import Strategy, get
 from tladvisor.strategies.base import Cancelled, RunContext, StrategyConfig
+from tladvisor.users import clean_user_name
 
 
 class RunLimitExceeded(RuntimeError):
@@ -173,6 +174,7 @@ def record_queued_run(
     queued run; returns (run id, config). Bad settings raise ValueError before anything is written."""
     strategy = Strategy.parse(strategy)
     spec = get(strategy)
+    user = clean_user_name(user)  # the dashboard's rule, whoever calls (CLI, queue, scripts)
     if not isinstance(config, StrategyConfig):
         config = build_config(strategy, config)
     if not spec.supports(dataset.modality):

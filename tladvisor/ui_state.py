@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pandas as pd
 import streamlit as st
 
 from tladvisor.store import Store, default_db_path
+from tladvisor.users import MAX_NAME, clean_user_name  # noqa: F401  (the pages' import path)
 
 # Questions the data cannot answer, with the defaults the advisor starts from ("don't know").
 DEFAULT_ANSWERS: dict[str, Any] = {
@@ -41,8 +41,6 @@ STATE_DEFAULTS: dict[str, Any] = {
     "rankings": {},  # data set fingerprint -> the zoo's ranking on it (Choose a model page)
     "my_runs": [],  # run ids submitted from this browser session, newest last
 }
-MAX_NAME = 40
-_NAME_OK = re.compile(r"^[\w .'@-]+$")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -66,20 +64,6 @@ def page_setup() -> None:
 
 
 # ---------------------------------------------------------------- who am I
-
-
-def clean_user_name(text: str | None) -> str:
-    """A teammate's name, trimmed; raises ValueError saying what is allowed."""
-    name = " ".join((text or "").split())
-    if not name:
-        raise ValueError("Type your name (as your teammates know you), then press Enter.")
-    if len(name) > MAX_NAME:
-        raise ValueError(f"That name has {len(name)} characters; use at most {MAX_NAME}.")
-    if not _NAME_OK.match(name):
-        raise ValueError(
-            "Use letters, digits, spaces and . ' @ - _ only in your name (it is shown on every run)."
-        )
-    return name
 
 
 def set_user(name: str | None) -> None:
