@@ -794,3 +794,35 @@ def test_read_columns_matches_what_the_loader_parses(tmp_path: Path) -> None:
     assert ds.items == POS + NEG
     with pytest.raises(DataError, match="one column"):
         data.read_columns(b"text\nonly one column\n")
+
+
+def test_one_label_written_two_ways_is_one_class_and_look_alikes_are_named(tmp_path):
+    """café as one code point and as e + combining accent, and with a zero-width space, is one
+    class (with a note); labels that differ only by case, width or numeric spelling stay apart
+    but are named, and --merge-labels merges them into the most frequent spelling."""
+    from tladvisor.data import load_text_csv, merge_lookalikes
+
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    rows = [(f"text {i}", label) for i, label in enumerate(
+        [nfc] * 3 + [nfd] * 2 + ["caf\u200b\u00e9"] + ["tea"] * 6
+    )]  # fmt: skip
+    path = tmp_path / "drinks.csv"
+    path.write_text("text,label\n" + "\n".join(f"{t},{lab}" for t, lab in rows) + "\n",
+                    encoding="utf-8")  # fmt: skip
+    ds = load_text_csv(path)
+    assert ds.class_counts == {nfc: 6, "tea": 6}
+    assert any("normalised 3 label(s)" in n for n in ds.notes)
+
+    numbers = ["1"] * 4 + ["1.0", "01", "1e0", "True"] + ["2"] * 8 + ["\uff34\uff45\uff41", "Tea"]
+    path = tmp_path / "numbers.csv"
+    path.write_text("text,label\n" + "\n".join(f"row {i},{v}" for i, v in enumerate(numbers)) + "\n",
+                    encoding="utf-8")  # fmt: skip
+    ds = load_text_csv(path)
+    assert len(ds.class_counts) == 8  # left apart...
+    note = next(n for n in ds.notes if "differ only by case" in n)
+    assert "'1' / '01' / '1.0' / '1e0' / 'True'" in note and "--merge-labels" in note
+    merged = merge_lookalikes(ds)
+    assert merged.class_counts == {"1": 8, "2": 8, "Tea": 2}  # ties: the first spelling sorted
+    assert merged.fingerprint != ds.fingerprint
+    assert any(n.startswith("merged look-alike labels") for n in merged.notes)
+    assert merge_lookalikes(merged) is merged  # nothing left to merge

@@ -51,9 +51,22 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--label-col", help="label column (default: auto-detected)")
     p.add_argument("--image-col", help="image file-name column of an image CSV")
     p.add_argument("--images", help="folder or ZIP with the images named in the CSV")
+    p.add_argument(
+        "--merge-labels",
+        action="store_true",
+        help="merge labels that differ only by case, spacing, character form or numeric "
+        "spelling (café/Café, 1/1.0/01) into their most frequent spelling",
+    )
 
 
 def _load_data(args: argparse.Namespace):
+    from tladvisor import data
+
+    ds = _load_source(args)
+    return data.merge_lookalikes(ds) if getattr(args, "merge_labels", False) else ds
+
+
+def _load_source(args: argparse.Namespace):
     from tladvisor import data
 
     source = args.data

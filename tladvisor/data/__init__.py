@@ -32,7 +32,14 @@ from tladvisor.data import limits
 from tladvisor.data.archives import JUNK_FILES
 from tladvisor.data.csv_loading import LABEL_NAMES, MISSING, TEXT_NAMES, load_text_csv, read_columns
 from tladvisor.data.csv_loading import _read_table as _read_table
-from tladvisor.data.dataset import IMAGE, TEXT, DataError, Dataset, fingerprint_of
+from tladvisor.data.dataset import (
+    IMAGE,
+    TEXT,
+    DataError,
+    Dataset,
+    fingerprint_of,
+    merge_lookalikes,
+)
 from tladvisor.data.dispatch import load_any, load_path
 from tladvisor.data.images import (
     IMAGE_EXTS,
@@ -82,6 +89,7 @@ __all__ = [
     "Split",
     "TaskData",
     "fingerprint_of",
+    "merge_lookalikes",
     "load_any",
     "load_image_csv",
     "load_image_folder",

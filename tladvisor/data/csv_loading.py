@@ -18,6 +18,7 @@ import numpy as np
 
 from tladvisor.data import limits
 from tladvisor.data.dataset import TEXT, DataError, Dataset, _check_labels, fingerprint_of
+from tladvisor.data.labels import normalise as normalise_labels
 from tladvisor.data.sources import Source, _default_name, _read_bytes, _source_name
 
 # pandas is imported where it is used, so `import tladvisor` stays fast
@@ -322,6 +323,7 @@ def load_text_csv(
     # A label column the user named, or one called "label", "class" ..., is a label; one guessed by
     # its few distinct values may be an ID, and mostly unique values then refuse the file.
     confirmed = label_col is not None or label.lower() in LABEL_NAMES
+    labels = normalise_labels(labels, what, notes)
     _check_labels(labels, what, notes, labels_confirmed=confirmed)
     return Dataset(
         name=name or _default_name(what),

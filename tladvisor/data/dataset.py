@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tladvisor.data import labels as label_forms
 from tladvisor.data import limits
 
 TEXT = "text"
@@ -82,6 +83,9 @@ def _check_labels(
     """
     counts = Counter(labels)
     n, k = len(labels), len(counts)
+    lookalike = label_forms.lookalike_note(labels, what)
+    if lookalike:
+        notes.append(lookalike)
     if k < 2:
         raise DataError(
             f"{what} has one class ({next(iter(counts))!r}, {n} examples); a classifier needs at "
@@ -114,3 +118,28 @@ def _check_labels(
             f"{len(single)} class(es) have a single example ({shown}); they stay in training but "
             "cannot be tested, and stratified splits need at least 3 examples a class"
         )
+
+
+def merge_lookalikes(dataset: Dataset) -> Dataset:
+    """``dataset`` with each group of look-alike labels (``labels.lookalike_groups``) merged into
+    its most frequent spelling, and a note saying which; unchanged when there are none."""
+    mapping = label_forms.merge_map(list(dataset.labels))
+    if not mapping:
+        return dataset
+    merged = [mapping.get(label, label) for label in dataset.labels]
+    said = "; ".join(
+        f"{', '.join(repr(m) for m in sorted(mapping) if mapping[m] == keep and m != keep)} -> "
+        f"{keep!r}"
+        for keep in sorted(set(mapping.values()))
+    )
+    notes = [n for n in dataset.notes if "differ only by case" not in n]
+    notes.append(f"merged look-alike labels: {said}")
+    return Dataset(
+        name=dataset.name,
+        modality=dataset.modality,
+        items=dataset.items,
+        labels=merged,
+        fingerprint=fingerprint_of(dataset.modality, list(dataset.items), merged),
+        source=dataset.source,
+        notes=notes,
+    )

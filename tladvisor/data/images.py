@@ -28,6 +28,7 @@ from tladvisor.data.archives import (
 )
 from tladvisor.data.csv_loading import _choose_columns, _drop_missing, _filled, _read_table
 from tladvisor.data.dataset import IMAGE, DataError, Dataset, _check_labels, fingerprint_of
+from tladvisor.data.labels import normalise as normalise_labels
 from tladvisor.data.sources import Source, _default_name, _source_name
 
 # PIL and pandas are imported where they are used, so `import tladvisor` stays fast
@@ -155,6 +156,7 @@ def _images_dataset(
     items: list[Any], labels: list[str], what: str, name: str | None, notes: list[str]
 ) -> Dataset:
     # Class folders and image lists are labels the user made: one image a class is a zero-shot check.
+    labels = normalise_labels(labels, what, notes)
     _check_labels(labels, what, notes, labels_confirmed=True)
     return Dataset(
         name=name or _default_name(what),
