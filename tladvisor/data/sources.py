@@ -63,8 +63,11 @@ def _default_name(what: str) -> str:
 
 def _too_big(size: int, what: str) -> DataError:
     limit = _upload_limit()
+    # Exact bytes beside the rounded sizes: a file one byte over would read "200 MB, above the
+    # 200 MB upload limit".
     return DataError(
-        f"{what} is {_mb(size)}, above the {_mb(limit)} upload limit. Upload a smaller sample "
+        f"{what} is {_mb(size)} ({size:,} bytes), above the {_mb(limit)} ({limit:,} bytes) upload "
+        "limit. Upload a smaller sample "
         "(a few thousand rows or images per class is plenty to choose a strategy), or raise the "
         "limit with the environment variable TLADVISOR_MAX_UPLOAD_MB."
     )
