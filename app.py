@@ -83,6 +83,8 @@ with st.sidebar:
         auth.draw_signed_in(identity)
     dataset = st.session_state.dataset
     if dataset is not None:
-        st.caption(f"Data set: **{dataset.name}** ({dataset.modality}, {len(dataset):,} examples)")
+        st.caption(
+            f"Data set: **{ui_state.plain(dataset.name)}** ({dataset.modality}, {len(dataset):,} examples)"
+        )
     st.caption(f"Runs database: `{ui_state.db_path()}`")
 page.run()

@@ -398,3 +398,24 @@ def test_the_profile_shows_the_probe_with_its_baseline_and_zero_shot(app, review
     # Each measured accuracy carries its Wilson interval from the rows it was scored on.
     assert "best (80% interval 0.60-0.80)" in text
     assert "scored 0.58 (80% interval 0.47-0.69)" in text
+
+
+def test_user_strings_show_as_text_and_look_alike_labels_merge_on_the_upload_page(app, tmp_path):
+    """A file name and labels written as markdown image links stay text (no image, no link), and
+    the look-alike note offers a merge that leaves one class per group."""
+    pixel = "![n](http://127.0.0.1:9/x.png)"
+    rows = [f"review {i},{lab}" for i, lab in enumerate(["good"] * 6 + ["Good"] * 2 + [pixel] * 8)]
+    raw = ("text,label\n" + "\n".join(rows) + "\n").encode()
+    dataset = data.load_text_csv(raw, name=pixel)
+    at = app().run()
+    at.checkbox(key="upload_with_models").uncheck()
+    at.session_state["dataset"] = dataset
+    at.session_state["measured"] = None
+    at.run()
+    _no_exception(at)
+    shown = [h.value for h in at.header] + [c.value for c in at.caption]
+    assert not any(pixel in text for text in shown)  # every occurrence is escaped
+    assert any("\\!\\[n\\]" in text for text in shown)
+    at.button(key="upload_merge_labels").click().run()
+    _no_exception(at)
+    assert at.session_state.dataset.class_counts == {"good": 8, pixel: 8}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,15 @@ def page_setup() -> None:
 
 
 # ---------------------------------------------------------------- who am I
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: object) -> str:
+    """``text`` escaped for st.markdown / st.caption: user strings (labels, file and data set
+    names, notes quoting them) show as typed and never become links, images or markup."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def set_user(name: str | None) -> None:

@@ -40,11 +40,12 @@ if run is None:
 details = run["details"] or {}
 metrics, by_split = run["metrics"], run["metrics_by_split"]
 st.markdown(
-    f"**{run['strategy']}** on **{run['model']}** · data set **{run['dataset_name']}** · "
-    f"by **{run['user_name']}** · {run['status']} · created {run['created_at']:%Y-%m-%d %H:%M} UTC"
+    f"**{run['strategy']}** on **{ui_state.plain(run['model'])}** · data set "
+    f"**{ui_state.plain(run['dataset_name'])}** · "
+    f"by **{ui_state.plain(run['user_name'])}** · {run['status']} · created {run['created_at']:%Y-%m-%d %H:%M} UTC"
 )
 if run["status"] in ("failed", "interrupted"):
-    st.error(f"This run {run['status']}: {run['error']}")
+    st.error(f"This run {run['status']}: {ui_state.plain(run['error'])}")
 elif run["status"] == "cancelled":
     st.warning(f"This run was cancelled: {run['error']}")
 elif run["status"] in ("queued", "running"):

@@ -30,8 +30,8 @@ if not user:
 
 path = ui_state.db_path()
 st.caption(
-    f"On **{dataset.name}** ({dataset.modality}, {len(dataset):,} examples, "
-    f"{len(dataset.classes)} classes) as **{user}**."
+    f"On **{ui_state.plain(dataset.name)}** ({dataset.modality}, {len(dataset):,} examples, "
+    f"{len(dataset.classes)} classes) as **{ui_state.plain(user)}**."
 )
 
 # -- strategy -------------------------------------------------------------------------------------

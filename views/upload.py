@@ -132,7 +132,7 @@ def draw_profile(p: dict) -> None:
         if measured:
             st.markdown("For comparison, " + "; ".join(measured) + ".")
     for note in p["notes"]:
-        st.caption(f"Note: {note}")
+        st.caption(f"Note: {ui_state.plain(note)}")
 
 
 st.title("Upload and profile a data set")
@@ -239,7 +239,7 @@ if dataset is None:
     st.stop()
 
 st.divider()
-st.header(f"{dataset.name}")
+st.header(ui_state.plain(dataset.name))
 cols = st.columns(4)
 counts = dataset.class_counts
 cols[0].metric("Examples", f"{len(dataset):,}")
@@ -247,7 +247,14 @@ cols[1].metric("Classes", len(counts))
 cols[2].metric("Smallest class", f"{min(counts.values()):,}")
 cols[3].metric("Kind", dataset.modality)
 for note in dataset.notes:
-    st.caption(f"Note: {note}")
+    st.caption(f"Note: {ui_state.plain(note)}")
+lookalikes = any("differ only by case" in note for note in dataset.notes)
+if lookalikes and st.button("Merge look-alike labels", key="upload_merge_labels"):
+    dataset = data.merge_lookalikes(dataset)
+    with st.spinner("Measuring the merged data set..."):
+        measured = ui_state.measured_profile(dataset.fingerprint, with_models, dataset)
+    st.session_state.dataset, st.session_state.measured = dataset, measured
+    st.rerun()
 
 left, right = st.columns([3, 2])
 with left:
