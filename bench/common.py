@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import argparse
 import codecs
-import datetime as dt
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -96,33 +93,9 @@ def _jsonable(value: Any) -> Any:
 
 def machine_info() -> dict[str, Any]:
     """What the numbers were measured on (issue #7: the machine and the date)."""
-    import torch
+    from tladvisor.machine import machine_info as info
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        free = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        free = ""
-    mem = next((line.split()[1] for line in free.splitlines() if line.startswith("Mem:")), "?")
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": os.cpu_count(),
-        "memory": mem,
-        "cpu": cpu,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "cuda": torch.cuda.is_available(),
-        "load_average": [round(x, 2) for x in load],
-    }
+    return info()
 
 
 def open_store(path: Path):

@@ -15,10 +15,8 @@ the same matmul is timed again, and the ratio rescales every cost to the machine
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -75,25 +73,9 @@ def log(message: str) -> None:
 
 
 def machine() -> dict:
-    import torch
+    from tladvisor.machine import machine_info
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu,
-        "nproc": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
+    return machine_info()
 
 
 def texts_of_length(tokenizer, words: list[str], n_tokens: int, count: int) -> list[str]:
