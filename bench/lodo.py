@@ -406,6 +406,30 @@ def run(quick: bool, out: Path) -> dict[str, Any]:
     return data
 
 
+def sweep_min_rows(results: Path, values: list[int]) -> list[dict[str, Any]]:
+    """LODO at each ``outcomes.MIN_ANCHOR_ROWS`` in ``values``: how the one setting chosen on
+    this benchmark was chosen (``--sweep 6,8,10,12``)."""
+    runs, profiles = load_results(results)
+    table = cells(runs, profiles)
+    chosen = outcomes.MIN_ANCHOR_ROWS
+    out = []
+    try:
+        for value in values:
+            outcomes.MIN_ANCHOR_ROWS = value
+            evidence_without.cache_clear()
+            out.append(
+                {
+                    "min_anchor_rows": value,
+                    "lodo": summary(lodo(table, profiles, "balanced", results)),
+                    "rules_only": summary(lodo(table, profiles, "balanced", results, False)),
+                }
+            )
+    finally:
+        outcomes.MIN_ANCHOR_ROWS = chosen
+        evidence_without.cache_clear()
+    return out
+
+
 def main() -> None:
     import argparse
 
@@ -420,7 +444,12 @@ def main() -> None:
         const=ROOT / "BENCHMARKS.md",
         help="also write the section",
     )
+    parser.add_argument("--sweep", help="comma-separated MIN_ANCHOR_ROWS values to compare")
     args = parser.parse_args()
+    if args.sweep:
+        for row in sweep_min_rows(args.results, [int(v) for v in args.sweep.split(",")]):
+            log(json.dumps(row))
+        return
     data = evaluate(args.results)
     write_json(args.out, NAME, data)
     args.model.write_text(json.dumps(data["model"], indent=2) + "\n", encoding="utf-8")

@@ -84,6 +84,8 @@ TEST_CASES = [
     # the packaged LM at 0.12 on all 32 (chance 0.25) and the probe at 0.83
     ("prompting-measured-near-chance", dict(modality="text", n_labeled=32, n_classes=4, probe_accuracy=0.83, baseline_accuracy=0.42, probe_rows=12, probe_shots=7, zero_shot_accuracy=0.44, zero_shot_rows=32, prompting_accuracy=0.12, prompting_rows=32), S.FEATURE_EXTRACTION, ["profile.prompting_weak"]),
     ("prompting-measured-above-probe", dict(modality="text", n_labeled=64, n_classes=2, probe_accuracy=0.55, probe_rows=20, probe_shots=31, prompting_accuracy=0.8, prompting_rows=40), S.PROMPTING, ["profile.prompting_matches_probe"]),
+    # 2 fortunes a class from 4 files: 8 rows are enough to see prompting score 0 of 8
+    ("prompting-at-zero-on-eight-rows", dict(modality="text", n_labeled=8, n_classes=4, prompting_accuracy=0.0, prompting_rows=8, zero_shot_accuracy=0.625, zero_shot_rows=8, probe_accuracy=0.5, probe_rows=8, probe_shots=1), S.ZERO_SHOT, ["profile.prompting_weak", "profile.zero_shot_matches_probe"]),
     ("prompting-on-six-rows-is-not-a-measurement", dict(modality="text", n_labeled=6, n_classes=3, prompting_accuracy=0.0, prompting_rows=6), S.PROMPTING, ["profile.too_few_rows"]),
     ("zero-shot-weak-unusual-text", dict(modality="text", n_labeled=128, n_classes=2, domain_unusualness=0.86, unusualness_measured=True, gpu_memory_gb=0.0, probe_accuracy=0.55, baseline_accuracy=0.6, zero_shot_accuracy=0.48), S.FEATURE_EXTRACTION, ["profile.zero_shot_weak", "profile.probe_beats_zero_shot"]),
 ]  # fmt: skip

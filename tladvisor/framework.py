@@ -107,7 +107,7 @@ _CITATIONS: dict[str, str] = {
     "profile.zero_shot_matches_probe": "Radford et al. 2021 (CLIP): zero-shot can match a few-shot linear probe (4 shots on average); compared on your data by the profiler",
     "profile.probe_beats_zero_shot": "Radford et al. 2021 (CLIP): a linear probe overtakes zero-shot after a few shots per class (median 5.4); compared on your data by the profiler",
     "profile.zero_shot_high": _seed("002", "When zero-shot is enough", "zero-shot is competitive for: classification", _PROFILED),
-    "profile.too_few_rows": "Brown et al. 2001 (interval estimation for a binomial proportion): an accuracy on n rows is uncertain by about 1/sqrt(n); under 10 rows the profiler's probe, baseline and zero-shot are not used",
+    "profile.too_few_rows": "Brown et al. 2001 (interval estimation for a binomial proportion): an accuracy on n rows is uncertain by about 1/sqrt(n); under 8 rows the profiler's probe, baseline and zero-shot are not used",
     "profile.long_texts": "Reimers & Gurevych 2019 (Sentence-BERT): a transformer encoder reads at most its maximum sequence length and longer inputs are truncated (MiniLM: 256 word pieces); the truncated share and the probe on whole vs cut texts are measured on your data by the profiler",
     "profile.prompting_weak": "Zhao et al. 2021 (Calibrate Before Use): few-shot prompting's accuracy varies widely with the prompt and the label words, and small LMs are biased towards some labels; measured on your data by the profiler",
     "profile.prompting_matches_probe": "Brown et al. 2020 (GPT-3): in-context learning can compete with fine-tuned models on some classification tasks without gradient updates; measured on your data by the profiler",

@@ -46,8 +46,10 @@ QUANTILES = (0.1, 0.9)
 # A measured accuracy is an anchor from this many scored rows on: on 2 rows a probe is 0 or 1, and
 # one lucky row set a curve's prediction to 0.99, while 12 rows at 0.83 (4 classes) was a real
 # signal that a threshold of 20 threw away. The Wilson centre shrinks what remains. Chosen among
-# 10, 12 and 16 on the suite's leave-one-data-set-out regret (BENCHMARKS.md).
-MIN_ANCHOR_ROWS = 10
+# 6, 8, 10 and 12 on the suite's leave-one-data-set-out regret (`python bench/lodo.py --sweep
+# 6,8,10,12`): at 8, a set of 4 classes with 2 examples each is measured (prompting at 1 of 8, far
+# below the 0.25 of chance, kept the advice off it); at 6 the noise cost more than it gave.
+MIN_ANCHOR_ROWS = 8
 # Slope of log remaining error per doubling of labels: from "gains nothing" (mild overfitting
 # allowed) to "error falls to a third", the range the seed and CLIP learning curves span.
 BETA_RANGE = (-1.0, 0.25)

@@ -29,12 +29,12 @@ PROBE_SHOTS = 8  # at least this many a class (SetFit, Tunstall et al. 2022: 8 a
 PROBE_TRAIN_ROWS = 600
 PROBE_EVAL_CAP = 300  # held-out rows scored: +-2.9 points of accuracy at 1 sigma
 # At most this share of each class trains the probe: the rest is scored, so a small upload
-# (64 rows) still gives the 20 held-out rows a measurement needs (outcomes.MIN_ANCHOR_ROWS).
+# (64 rows) still gives 20 held-out rows, above what a measurement needs (outcomes.MIN_ANCHOR_ROWS).
 PROBE_TRAIN_SHARE = 0.7
 PROBE_K = 5  # kNN neighbours (fewer when there are fewer shots)
 # Under this many held-out rows (a small upload: 8 a class leaves 6 of 16 reviews), the probe and
 # the baseline are cross-validated over every probed row instead, so each row is scored once and
-# the measurement rests on all of them (16 rather than 6; outcomes.MIN_ANCHOR_ROWS needs 10).
+# the measurement rests on all of them (16 rather than 6; outcomes.MIN_ANCHOR_ROWS needs 8).
 CV_BELOW = 30
 CV_FOLDS = 5
 # Zero-shot and prompting train on nothing, so every probed row scores them, from this many on.
