@@ -172,6 +172,7 @@ def evaluate(rows: list[dict]) -> dict[str, Any]:
                     continue
                 entry["tau"][score], entry["weighted_tau"][score] = taus(acc, values)
                 top = names[max(range(len(names)), key=lambda i: values[i])]
+                entry.setdefault("top", {})[score] = top
                 entry["regret"][score] = best - ready[top][strategy]
             ranking = [
                 {
@@ -277,7 +278,11 @@ def section(data: dict[str, Any], chart: str | None) -> str:
     lines += ["", "Per set (test accuracy of each candidate; the top-scored by LogME in bold):", ""]
     lines += ["| set | run | accuracies | LogME tau | LogME regret |", "|---|---|---|---|---|"]
     for e in data["per_set"]:
-        accs = ", ".join(f"{m} {a:.3f}" for m, a in sorted(e["accuracy"].items()))
+        top = e.get("top", {}).get("logme")
+        accs = ", ".join(
+            f"**{m} {a:.3f}**" if m == top else f"{m} {a:.3f}"
+            for m, a in sorted(e["accuracy"].items())
+        )
         lines.append(
             f"| {e['dataset']} | {e['strategy']} | {accs} | {_f(e['tau'].get('logme'))} | "
             f"{_f(e['regret'].get('logme'), True)} |"

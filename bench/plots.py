@@ -120,10 +120,10 @@ def model_selection_chart(rows: list[dict], published: dict[str, float], path: P
             for s in scores
         ]  # fmt: skip
         ax.bar([j + i * width for j in range(len(scores))], values, width, label=group)
-    for name, value in published.items():
+    for i, (name, value) in enumerate(sorted(published.items(), key=lambda kv: kv[1])):
         ax.axhline(value, color="gray", linestyle=":", linewidth=1)
         ax.annotate(f"{name} (published) {value}", (len(scores) - 0.5, value), fontsize=7,
-                    ha="right", va="bottom")  # fmt: skip
+                    ha="right", va="top" if i == 0 else "bottom")  # fmt: skip
     ax.set_xticks([j + width * (len(groups) - 1) / 2 for j in range(len(scores))])
     ax.set_xticklabels(scores, fontsize=8)
     ax.set_ylabel("mean weighted tau vs measured accuracy")
