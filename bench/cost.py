@@ -429,6 +429,13 @@ if __name__ == "__main__":
         result = read_json(args.out, NAME) or {"quick": args.quick, "machine": machine_info()}
         result["finetune"] = finetune_costs(args.quick, args.db.with_name("cost.duckdb"))
         write_json(args.out, NAME, result)
+        if not args.quick:
+            import report
+            from lodo import write_section
+
+            text = "\n".join([report.FINETUNE_START, *report.finetune_lines(result),
+                              report.FINETUNE_END])  # fmt: skip
+            write_section(ROOT / "BENCHMARKS.md", text, report.FINETUNE_START, report.FINETUNE_END)
     elif args.advice:
         print(json.dumps(one_advice(args.advice)))
     else:

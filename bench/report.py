@@ -406,8 +406,9 @@ def transfer_section(t: dict, chart: str | None, out: Path) -> str:
     return "\n".join(out)
 
 
-def cost_section(c: dict) -> str:
-    out = ["## 4. Cost", "", "Reproduce: `python bench/cost.py`.", ""]
+def finetune_lines(c: dict) -> list[str]:
+    """The fine-tuning cost table (both models) and what did not finish."""
+    out: list[str] = []
     ft = [r for r in c.get("finetune", []) if r.get("status") == "done"]
     if ft:
         rows = []
@@ -471,7 +472,18 @@ def cost_section(c: dict) -> str:
             f"`{(r.get('error') or '')[-200:]}`",
             "",
         ]
+    return out
+
+
+FINETUNE_START = "<!-- cost-finetune:start (bench/cost.py --only-finetune rewrites this) -->"
+FINETUNE_END = "<!-- cost-finetune:end -->"
+
+
+def cost_section(c: dict) -> str:
+    out = ["## 4. Cost", "", "Reproduce: `python bench/cost.py`.", ""]
+    out += [FINETUNE_START, *finetune_lines(c), FINETUNE_END, ""]
     tt, it = c.get("text_throughput"), c.get("image_throughput")
+
     if tt:
         out += [
             "Feature extraction throughput (same texts, alternated, best of the repeats):",
