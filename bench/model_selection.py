@@ -268,6 +268,23 @@ def section(data: dict[str, Any], chart: str | None) -> str:
                 f"| {group} | {row['sets']} | {label} | {_f(s['weighted_tau'])} | {_f(s['tau'])} "
                 f"| {_f(s['mean_regret'], True)} | {_f(s['worst_regret'], True)} |"
             )
+    lines += [""]
+    for group, row in sorted(data["summary"].items()):
+        logme = (row.get("logme") or {}).get("weighted_tau")
+        if logme is None:
+            continue
+        best = max(
+            (s for s in SCORES if (row.get(s) or {}).get("weighted_tau") is not None),
+            key=lambda s: row[s]["weighted_tau"],
+        )
+        verdict = "above" if logme > PUBLISHED["LogME"] else "below"
+        lines.append(
+            f"- {group}: LogME's mean weighted tau is {logme:.2f}, {verdict} the published "
+            f"{PUBLISHED['LogME']}; the best score here is {best} "
+            f"({row[best]['weighted_tau']:.2f}). Picking by LogME loses "
+            f"{100 * row['logme']['mean_regret']:.1f} points on average against the best "
+            "candidate measured."
+        )
     lines += ["", "Time: scoring every candidate against running every candidate:", ""]
     for group, row in sorted(data["summary"].items()):
         ratio = row["running_seconds"] / row["scoring_seconds"] if row["scoring_seconds"] else 0
