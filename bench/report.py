@@ -465,6 +465,14 @@ def finetune_lines(c: dict) -> list[str]:
             ),
             "",
         ]
+    load = (c.get("machine") or {}).get("load_average")
+    if ft and load:
+        out += [
+            f"Measured {c['machine'].get('date', '')} with a 1-minute load average of {load[0]} "
+            f"on {c['machine'].get('nproc')} cores when it started: times taken beside other "
+            "benchmark processes are slower, ratios within one model less so.",
+            "",
+        ]
     failed = [r for r in c.get("finetune", []) if r.get("status") != "done"]
     for r in failed:
         out += [
