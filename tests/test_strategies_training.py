@@ -439,3 +439,27 @@ def test_early_stopping_restores_the_best_weights(image_task: TaskData) -> None:
     np.testing.assert_allclose(predict_proba(model, data.val, rec.ctx), start, atol=1e-6)
     val_curve = [v for _, name, v in rec.curves if name == "val_accuracy"]
     assert result.best_val_accuracy == max(val_curve) == val_curve[0] > 0.2
+
+
+def test_the_best_epoch_snapshot_holds_only_what_training_changes():
+    """LoRA's frozen backbone is not copied at each better epoch; gradual unfreezing copies all."""
+    import torch
+    from torch import nn
+
+    from tladvisor.strategies.training import _changing_state
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    model[0].requires_grad_(False)  # a frozen layer, as LoRA's base weights
+    kept = _changing_state(model, everything=False)
+    assert set(kept) == {
+        "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+        "2.weight", "2.bias",
+    }  # fmt: skip
+    assert set(_changing_state(model, everything=True)) == set(model.state_dict())
+    # Restoring the snapshot puts back exactly the trained weights.
+    before = {k: v.clone() for k, v in kept.items()}
+    with torch.no_grad():
+        model[2].weight.add_(1.0)
+    model.load_state_dict(kept, strict=False)
+    assert torch.equal(model[2].weight, before["2.weight"])
+    assert kept["2.weight"].data_ptr() != model[2].weight.data_ptr()  # a copy, not a view

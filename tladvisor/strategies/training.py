@@ -434,6 +434,21 @@ def _cpu_copy(obj: Any) -> Any:
     return copy.deepcopy(obj)
 
 
+def _changing_state(model: nn.Module, everything: bool) -> dict[str, torch.Tensor]:
+    """A CPU copy of what training can change: the trainable parameters and the buffers
+    (batch-norm statistics), or the whole state when the trainable set changes between epochs
+    (``everything``: gradual unfreezing). Frozen weights never change, so LoRA's snapshot of the
+    best epoch holds its adapters and head, not another copy of the backbone (438 MB on MPNet).
+    """
+    keep = {n for n, p in model.named_parameters() if p.requires_grad}
+    keep |= {n for n, _ in model.named_buffers()}
+    return {
+        k: v.detach().to("cpu", copy=True)
+        for k, v in model.state_dict().items()
+        if everything or k in keep
+    }
+
+
 def fit(
     model: nn.Module,
     groups: list[dict[str, Any]],
@@ -481,7 +496,7 @@ def fit(
         ctx.log_curve(epoch, "val_loss", loss)
         if best is None or (acc, -loss) > best:
             best, best_epoch, bad = (acc, -loss), epoch, 0
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_state = _changing_state(model, everything=unfreeze is not None)
             return False
         bad += 1
         return bad > config.patience
@@ -528,7 +543,7 @@ def fit(
         if validate(epoch + 1):
             break
     if best_state is not None:
-        model.load_state_dict(best_state)
+        model.load_state_dict(best_state, strict=False)  # what it holds is all that changed
     if epochs_run < config.epochs:
         notes.append(f"early stopping after epoch {epochs_run} of {config.epochs}")
     if best is not None and best_epoch < epochs_run:
