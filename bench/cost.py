@@ -62,6 +62,7 @@ def one_finetune(strategy: str, quick: bool, db: Path, model: str = "minilm") ->
     from tladvisor.data import load_sample
 
     rss_before = runner._rss_mb()
+    load_before = round(os.getloadavg()[0], 2)  # other work on the cores slows the epochs
     ds = load_sample("rotten_tomatoes")
     if quick:
         ds = subsample(ds, 20)
@@ -106,6 +107,8 @@ def one_finetune(strategy: str, quick: bool, db: Path, model: str = "minilm") ->
         epoch_s = [ends[1] - starts[1]]
     return {
         "run_id": report.run_id,
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average": load_before,
         "model": model,
         "strategy": strategy,
         "status": report.status,

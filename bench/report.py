@@ -465,12 +465,12 @@ def finetune_lines(c: dict) -> list[str]:
             ),
             "",
         ]
-    load = (c.get("machine") or {}).get("load_average")
-    if ft and load:
+    loads = [r["load_average"] for r in ft if r.get("load_average") is not None]
+    if loads:
         out += [
-            f"Measured {c['machine'].get('date', '')} with a 1-minute load average of {load[0]} "
-            f"on {c['machine'].get('nproc')} cores when it started: times taken beside other "
-            "benchmark processes are slower, ratios within one model less so.",
+            f"Measured {ft[0].get('measured_at', '')}; the 1-minute load average before each run "
+            f"was {min(loads)}-{max(loads)} on {(c.get('machine') or {}).get('nproc')} cores "
+            "(other work on the cores slows the epochs; ratios within one model less so).",
             "",
         ]
     failed = [r for r in c.get("finetune", []) if r.get("status") != "done"]
