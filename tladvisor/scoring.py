@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from tladvisor.data import Dataset, fingerprint_of
+from tladvisor.model_choice import FEATURE_KINDS  # one list of the kinds that give features
 
 MAX_ROWS = 3000  # the scores stabilise well before this; keeps ranking to seconds a model
 COST_SAMPLE = 32  # items encoded (uncached) to time a model's cost an item
-FEATURE_KINDS = ("text_encoder", "instruction_lm", "image_classifier", "clip")
 
 
 def candidate_models(modality: str) -> list[str]:
