@@ -14,8 +14,6 @@ from tladvisor import auth, ui_state
 
 st.set_page_config(page_title="tladvisor", page_icon=":material/school:", layout="wide")
 ui_state.init_state()
-identity = auth.require_access()  # None: no access control; else stops here until signed in
-
 PAGES = [
     st.Page(
         "views/upload.py", title="Upload & profile", icon=":material/upload_file:", default=True
@@ -26,6 +24,10 @@ PAGES = [
     st.Page("views/compare.py", title="Compare", icon=":material/monitoring:"),
     st.Page("views/detail.py", title="Run detail", icon=":material/receipt_long:"),
 ]
+# None: no access control; else stops here until signed in. The page addresses let a deep link
+# (/detail?run=...) show the sign-in form, then that page.
+identity = auth.require_access(url_paths=[page.url_path for page in PAGES])
+ui_state.require_store()  # a database file that cannot be used: its problem and fix, then stop
 
 
 def _forget_user() -> None:
@@ -51,13 +53,13 @@ def who_am_i() -> None:
         try:
             st.session_state.user = ui_state.clean_user_name(st.query_params["user"])
         except ValueError as exc:
-            st.sidebar.warning(f"Ignored the name in the link: {exc}")
+            st.sidebar.warning(f"Ignored the name in the link: {ui_state.plain(exc)}")
     user = st.session_state.user
     if user:
         # Moving between pages drops the query string: put the name back so links carry it.
         if st.query_params.get("user") != user:
             st.query_params["user"] = user
-        st.sidebar.markdown(f"Working as **{user}**")
+        st.sidebar.markdown(f"Working as **{ui_state.plain(user)}**")
         st.sidebar.button("Switch person", key="who_switch", on_click=_forget_user)
         return
     st.sidebar.markdown("**Who are you?** Your name goes on every run you start.")
@@ -72,7 +74,7 @@ def who_am_i() -> None:
         placeholder="e.g. Ada",
     )  # fmt: skip
     if st.session_state.get("who_error"):
-        st.sidebar.error(st.session_state.who_error)
+        st.sidebar.error(ui_state.plain(st.session_state.who_error))
 
 
 page = st.navigation(PAGES)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
+import dbfiles
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -67,6 +69,11 @@ def _charts(at: AppTest) -> list[dict]:
 
 def _no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def _as_shown(markdown: str) -> str:
+    """Markdown text as a reader sees it: backslash escapes (``ui_state.plain``) dropped."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 # -- who am I ----------------------------------------------------------------------------------
@@ -274,7 +281,7 @@ def test_run_page_refuses_bad_settings_without_writing(app, tmp_path, reviews, m
     at.number_input(key="run_cfg_feature_extraction_max_train").set_value(1).run()
     at.button(key="run_submit").click().run()
     _no_exception(at)
-    assert "max_train" in at.error[0].value
+    assert "max_train" in _as_shown(at.error[0].value)
     with Store(tmp_path / "empty.duckdb") as store:
         assert store.list_runs().empty
 
@@ -329,6 +336,24 @@ def test_compare_page_charts_real_runs_and_filters_by_person(app, filled_db):
     at.checkbox(key="compare_done").uncheck().run()
     assert set(at.dataframe[0].value["status"]) == {"done", "failed"}
     assert {b.key for b in at.get("download_button")} == {"compare_csv", "compare_parquet"}
+
+
+def test_exports_are_made_only_when_a_signed_in_session_clicks(app, tmp_path):
+    """No export is put under /media (served to anyone with the URL) while a page merely shows
+    its button: the button carries a generator that runs on the click."""
+    db, runs = _hostile_db(tmp_path)
+    at = app(db).run()
+    at.switch_page("views/compare.py").run()
+    buttons = list(at.get("download_button"))
+    at = app(db)
+    at.query_params["run"] = runs["done"]
+    at.run()
+    at.switch_page("views/detail.py").run()
+    _no_exception(at)
+    buttons += list(at.get("download_button"))
+    assert {b.key for b in buttons} == {"compare_csv", "compare_parquet", "detail_download"}
+    for button in buttons:
+        assert button.proto.url == "" and button.proto.deferred_file_id, button.key
 
 
 def test_csv_export_neutralises_formula_cells():
@@ -419,3 +444,87 @@ def test_user_strings_show_as_text_and_look_alike_labels_merge_on_the_upload_pag
     at.button(key="upload_merge_labels").click().run()
     _no_exception(at)
     assert at.session_state.dataset.class_counts == {"good": 8, pixel: 8}
+
+
+# -- user strings are never markup -------------------------------------------------------------
+
+PIXEL = "![n](http://127.0.0.1:9/x.png)"  # a markdown image: the browser would fetch it
+TAG = '<img src="http://127.0.0.1:9/y.png">'
+# Element kinds whose text fields are not markdown (values, tables, chart specs).
+NOT_MARKDOWN = {"json", "code", "text", "dataframe", "arrow_data_frame", "arrow_vega_lite_chart"}
+MARKDOWN_FIELDS = {"body", "label", "help", "text", "caption", "captions", "placeholder"}
+
+
+def _hostile_db(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A store as an older version, an import or the CLI could have left it: a data set, a user,
+    a model, class names, notes and errors written as markup, and a run with a saved head."""
+    db = tmp_path / "hostile.duckdb"
+    head = tmp_path / "artifacts" / "head"
+    head.mkdir(parents=True)
+    (head / "head.json").write_text("{}")
+    runs = dbfiles.hostile(
+        db, PIXEL, TAG, ("done", "failed", "cancelled"),
+        artifact_path=str(head), notes=[f"label {PIXEL}"],
+    )  # fmt: skip
+    return db, runs
+
+
+def _markdown_texts(node: object) -> list[str]:
+    """Every text the page hands to its markdown renderer: bodies, labels, tooltips, captions."""
+    out: list[str] = []
+    for child in getattr(node, "children", {}).values():
+        out += _markdown_texts(child)
+    proto = getattr(node, "proto", None)
+    if proto is not None and getattr(node, "type", None) not in NOT_MARKDOWN:
+        out += _proto_texts(proto)
+    return out
+
+
+def _proto_texts(message: object) -> list[str]:
+    out: list[str] = []
+    for field, value in message.ListFields():
+        values = list(value) if field.is_repeated else [value]
+        if field.message_type is not None:
+            for v in values:
+                out += _proto_texts(v)
+        elif field.name in MARKDOWN_FIELDS:
+            out += [v for v in values if isinstance(v, str)]
+    return out
+
+
+def _assert_no_markup_from_users(at: AppTest, page: str) -> None:
+    _no_exception(at)
+    texts = _markdown_texts(at.main) + _markdown_texts(at.sidebar)
+    raw = [t for t in texts if "![n](" in t or re.search(r"(?<!\\)<img", t)]
+    assert not raw, (page, raw)
+
+
+def test_user_strings_show_as_text_on_every_page(app, tmp_path):
+    """Labels, a data set name, a user name, a model, notes and errors written as markdown or
+    HTML reach no markdown renderer unescaped, on any page (the browser test checks that the
+    browser then fetches nothing)."""
+    db, runs = _hostile_db(tmp_path)
+    rows = [f"review {i},{lab}" for i, lab in enumerate([PIXEL] * 6 + [TAG] * 6)]
+    raw = ("text,label\n" + "\n".join(rows) + "\n").encode()
+    dataset = data.load_text_csv(raw, name=PIXEL)
+    from tladvisor.profile import measure_profile
+
+    profile = measure_profile(dataset, probe=False, unusualness=False)
+    at = _with_data(app(db), dataset, profile)
+    at.session_state["user"] = PIXEL  # picked from the store's known users
+    at.session_state["rankings"] = {
+        dataset.fingerprint: [{"model": f"hf:{PIXEL}", "error": f"cannot read {PIXEL}"}]
+    }
+    at.run()
+    _assert_no_markup_from_users(at, "upload")
+    assert any("\\!\\[n\\]" in t for t in _markdown_texts(at.sidebar))  # shown, escaped
+    for page in ("advise", "models", "run", "compare"):
+        at.switch_page(f"views/{page}.py").run()
+        _assert_no_markup_from_users(at, page)
+    for run_id in (*runs.values(), PIXEL):  # a link naming no run quotes it back
+        at = _with_data(app(db), dataset, profile)
+        at.session_state["user"] = PIXEL
+        at.query_params["run"] = run_id
+        at.run()
+        at.switch_page("views/detail.py").run()
+        _assert_no_markup_from_users(at, f"detail {run_id}")

@@ -85,7 +85,84 @@ def test_passwords_match_only_exactly():
         assert not auth.passwords_match(guess, PASSWORD)
 
 
+# -- wrong passwords per client address --------------------------------------------------------
+
+
+class FakeClock:
+    """Seconds that pass only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_address_is_locked_after_max_tries_and_each_further_miss_doubles_the_lockout():
+    clock = FakeClock()
+    limiter = auth.SignInLimiter(max_tries=3, lockout=60, max_lockout=200, clock=clock)
+    assert [limiter.failed("10.0.0.7") for _ in range(2)] == [0.0, 0.0]
+    assert limiter.wait("10.0.0.7") == 0.0 and limiter.failures("10.0.0.7") == 2
+    assert limiter.failed("10.0.0.7") == 60.0  # the third wrong one locks
+    clock.now += 59
+    assert limiter.wait("10.0.0.7") == pytest.approx(1.0)
+    clock.now += 1
+    assert limiter.wait("10.0.0.7") == 0.0
+    assert limiter.failed("10.0.0.7") == 120.0  # one more after the lockout: twice as long
+    clock.now += 120
+    assert limiter.failed("10.0.0.7") == 200.0  # capped
+    assert limiter.wait("10.0.0.8") == 0.0  # another address is not held up
+
+
+def test_a_right_password_or_a_quiet_day_clears_an_address():
+    clock = FakeClock()
+    limiter = auth.SignInLimiter(max_tries=2, lockout=60, forget=3600, clock=clock)
+    limiter.failed("10.0.0.7")
+    limiter.succeeded("10.0.0.7")
+    assert limiter.failures("10.0.0.7") == 0
+    limiter.failed("10.0.0.7")
+    assert limiter.failed("10.0.0.7") == 60.0
+    clock.now += 3601
+    assert limiter.failures("10.0.0.7") == 0 and limiter.wait("10.0.0.7") == 0.0
+
+
+def test_the_limiter_remembers_a_bounded_number_of_addresses():
+    clock = FakeClock()
+    limiter = auth.SignInLimiter(max_tries=2, max_clients=3, clock=clock)
+    for i in range(5):
+        clock.now += 1
+        limiter.failed(f"10.0.0.{i}")
+    assert [limiter.failures(f"10.0.0.{i}") for i in range(5)] == [0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("203.0.113.9", [], "203.0.113.9"),
+        ("203.0.113.9", ["198.51.100.1"], "203.0.113.9"),  # a remote client's header is its word
+        (None, [], auth.LOCAL),
+        (None, ["198.51.100.1"], "198.51.100.1"),  # the local proxy names the client
+        (None, ["1.2.3.4, 198.51.100.1"], "198.51.100.1"),  # the proxy's own entry is the last
+        (None, ["1.2.3.4", "198.51.100.1"], "198.51.100.1"),
+        (None, ["not-an-address"], auth.LOCAL),
+        ("2001:db8:1:2:3:4:5:6", [], "2001:db8:1:2::/64"),  # one machine owns a whole /64
+        (None, ["2001:db8:1:2::99"], "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.9", [], "203.0.113.9"),
+    ],
+)
+def test_failures_are_counted_against_the_client_address(peer, forwarded, client):
+    assert auth.client_address(peer, forwarded) == client
+
+
 # -- the gate in the app -----------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch) -> FakeClock:
+    """A fresh process-wide sign-in limiter per test, on a clock the test moves."""
+    fake = FakeClock()
+    monkeypatch.setattr(auth, "SIGN_INS", auth.SignInLimiter(clock=fake))
+    return fake
 
 
 @pytest.fixture
@@ -154,18 +231,33 @@ def test_a_wrong_password_shows_an_error_and_nothing_else(app, monkeypatch):
     assert at.session_state.user is None
 
 
-def test_repeated_wrong_passwords_lock_the_session_out(app, monkeypatch):
+def test_repeated_wrong_passwords_lock_the_address_out_in_every_session(
+    app, monkeypatch, clock, caplog
+):
     monkeypatch.setenv("TLADVISOR_PASSWORD", PASSWORD)
     at = app().run()
-    for _ in range(auth.MAX_TRIES):
-        _sign_in(at, "Mallory", "guess")
-    assert "locked" in at.error[0].value
-    _sign_in(at, "Mallory", PASSWORD)  # even the right password waits out the lockout
+    with caplog.at_level("WARNING", logger="tladvisor.auth"):
+        for _ in range(auth.MAX_TRIES):
+            _sign_in(at, "Mallory", "guess")
+    assert "locked for 60 s" in at.error[0].value
+    logged = [r.getMessage() for r in caplog.records if r.name == "tladvisor.auth"]
+    assert len(logged) == auth.MAX_TRIES and all("wrong password from" in m for m in logged)
+    assert "Mallory" not in " ".join(logged)  # a typed name may be the password by mistake
+
+    # A new session from the same address, even with the right password, waits it out.
+    fresh = app().run()
+    _sign_in(fresh, "Mallory", PASSWORD)
+    assert "Too many wrong passwords" in fresh.error[0].value and not _shows_pages(fresh)
+    _sign_in(at, "Mallory", PASSWORD)
     assert "Too many wrong passwords" in at.error[0].value and not _shows_pages(at)
 
-    at.session_state["auth_locked_until"] = time.monotonic() - 1  # the lockout has run out
-    _sign_in(at, "Mallory", PASSWORD)
-    assert _shows_pages(at) and at.session_state.user == "Mallory"
+    clock.now += auth.LOCKOUT_SECONDS  # the lockout has run out
+    _sign_in(fresh, "Mallory", "guess again")  # one more wrong one locks for twice as long
+    assert "locked for 2 min" in fresh.error[0].value
+    clock.now += 2 * auth.LOCKOUT_SECONDS
+    _sign_in(fresh, "Mallory", PASSWORD)
+    assert _shows_pages(fresh) and fresh.session_state.user == "Mallory"
+    assert auth.SIGN_INS.failures(auth.LOCAL) == 0  # a right password clears the address
 
 
 def test_a_password_in_secrets_works(app):
@@ -248,52 +340,152 @@ def test_oidc_shows_only_sign_in_until_the_provider_says_who_it_is(app):
 # -- a real server -----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.browser
-def test_a_deep_link_to_a_fresh_server_still_needs_the_password(tmp_path, browser):
-    # browser (tests/conftest.py) skips, or fails under CI=true, when chromium is missing.
+@pytest.fixture(scope="module")
+def locked_server(tmp_path_factory, chromium_path):
+    """A password-protected dashboard on a store with a failed run and, newest, a finished one
+    with a saved head. chromium_path (tests/conftest.py) skips, or fails under CI=true, first."""
     import os
     import socket
     import subprocess
     import sys
     import urllib.request
 
-    db = tmp_path / "runs.duckdb"
+    tmp = tmp_path_factory.mktemp("locked")
+    db = tmp / "runs.duckdb"
+    head = tmp / "artifacts" / "head"
+    head.mkdir(parents=True)
+    (head / "head.json").write_text('{"weights": "PRIVATE-HEAD"}')
     with Store(db) as store:
         store.upsert_dataset("fp-deep", "private-data", "text", 4, {"a": 2, "b": 2}, "test")
-        run_id = store.create_run(
+        failed = store.create_run(
             user="ada", dataset_fingerprint="fp-deep", strategy="zero_shot", model="minilm",
             config={}, seed=0,
         )  # fmt: skip
-        store.fail_run(run_id, "PRIVATE-ERROR-TEXT")
+        store.fail_run(failed, "PRIVATE-ERROR-TEXT")
+        done = store.create_run(
+            user="ada", dataset_fingerprint="fp-deep", strategy="feature_extraction",
+            model="minilm", config={}, seed=0,
+        )  # fmt: skip
+        store.start_run(done, device="cpu", precision="fp32")
+        store.finish_run(
+            done, metrics=[("accuracy", 0.75, "test"), ("seconds", 2.0, "")], backend="test",
+            details={"artifact_path": str(head), "train_per_class": 2},
+        )  # fmt: skip
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, TLADVISOR_DB=str(db), TLADVISOR_PASSWORD=PASSWORD, HF_HUB_OFFLINE="1")
+    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed below, after the server stops
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        cwd=Path(APP).parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=Path(APP).parent, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "no server"
-                time.sleep(0.3)
-        page = browser.new_page()
-        page.goto(f"{url}/detail?run={run_id}")  # the first request this server sees
-        page.get_by_text("Sign in to tladvisor").or_(page.get_by_text("ada")).first.wait_for()
-        page.wait_for_timeout(1000)
-        body = page.inner_text("body")
-        page.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                break
+        except OSError:
+            assert time.monotonic() < deadline and server.poll() is None, "no server"
+            time.sleep(0.3)
+    yield {"url": url, "failed": failed, "done": done, "log": tmp / "server.log"}
+    server.terminate()
+    server.wait(timeout=10)
+    log.close()
+
+
+def _sign_in_browser(page, name: str, password: str = PASSWORD) -> None:
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Team password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_deep_link_shows_only_the_sign_in_form_then_the_page_it_names(locked_server, browser):
+    url, failed = locked_server["url"], locked_server["failed"]
+    page = browser.new_page()
+    page.goto(f"{url}/detail?run={failed}")  # the first request this server sees
+    page.get_by_text("Sign in to tladvisor").wait_for()
+    page.wait_for_timeout(1500)  # time for a "Page not found" dialog to open over the form
+    body = page.inner_text("body")
     assert "PRIVATE-ERROR-TEXT" not in body and "private-data" not in body
-    assert "Sign in to tladvisor" in body
+    assert "Page not found" not in body and not page.get_by_role("dialog").count()
+
+    _sign_in_browser(page, "bob")
+    page.get_by_text("PRIVATE-ERROR-TEXT").first.wait_for(timeout=30_000)  # the linked run
+    assert "/detail" in page.url and f"run={failed}" in page.url
+    page.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_signed_out_client_cannot_fetch_an_export(locked_server, browser):
+    """A signed-in teammate downloads the runs CSV and a trained head; a client without her
+    session then gets neither, though her page still offers both."""
+    import urllib.error
+    import urllib.request
+
+    from tladvisor import downloads
+
+    url, done = locked_server["url"], locked_server["done"]
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.goto(url)
+    _sign_in_browser(page, "ada")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_text("Compare", exact=True).click()
+    with page.expect_download(timeout=30_000) as got:
+        page.get_by_role("button", name="Download CSV").click()
+    exports = {"csv": got.value.url}
+    assert done in Path(got.value.path()).read_text()  # the signed-in session gets the file
+    nav.get_by_text("Run detail", exact=True).click()
+    with page.expect_download(timeout=30_000) as got:
+        page.get_by_role("button", name="Download the trained head / adapter (ZIP)").click()
+    exports["zip"] = got.value.url
+    assert all("/media/" in u for u in exports.values()), exports
+
+    statuses = {}
+    deadline = time.monotonic() + downloads.EXPORT_SECONDS + 15
+    while True:
+        for name, address in exports.items():
+            try:  # no cookie, no session: what anyone who learnt the address would send
+                with urllib.request.urlopen(address, timeout=5) as response:
+                    statuses[name] = response.status
+            except urllib.error.HTTPError as exc:
+                statuses[name] = exc.code
+        if set(statuses.values()) == {404} or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    page.get_by_role("button", name="Download the trained head / adapter (ZIP)").wait_for()
+    context.close()
+    assert statuses == {"csv": 404, "zip": 404}
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_new_session_per_guess_is_still_locked_out_and_logged(locked_server, browser):
+    """The reported attack: a fresh browser session for every guess. Runs last here: it locks
+    this server's only client address (this machine) out."""
+    url = locked_server["url"]
+
+    def guess(password: str) -> str:
+        context = browser.new_context()  # no cookie, a new session
+        page = context.new_page()
+        page.goto(url)
+        _sign_in_browser(page, "mallory", password)
+        alert = page.locator('[data-testid="stAlert"]').first
+        alert.wait_for(timeout=30_000)
+        said = alert.inner_text()
+        context.close()
+        return said
+
+    said = [guess(f"guess {i}") for i in range(auth.MAX_TRIES)]
+    assert "4 more tries" in said[0] and "locked for 60 s" in said[-1]
+    assert "Too many wrong passwords" in guess(PASSWORD)  # even the right one waits it out
+    logged = locked_server["log"].read_text()
+    assert logged.count("wrong password from local") == auth.MAX_TRIES
+    assert "(5 in a row); locked out for 60 s" in logged and "sign-in refused from local" in logged

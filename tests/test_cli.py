@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import nullcontext as _nothing
 
 import pytest
 
@@ -193,3 +194,97 @@ def test_run_refuses_a_user_name_the_dashboard_would_refuse(capsys, tmp_path, us
     assert code == 0
     with Store(db) as store:
         assert list(store.list_runs()["user_name"]) == ["Ada Lovelace"]
+
+
+# -- a damaged or unusable database file, and `tladvisor check` -------------------------------------
+
+
+def _artefact_run(db, folder) -> str:
+    """A finished run of ana's in ``db`` whose trained head is a real safetensors file."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from tladvisor.store import Store
+
+    folder.mkdir()
+    head = folder / "head.safetensors"
+    save_file({"weight": np.ones((2, 8), dtype=np.float32)}, str(head))
+    with Store(db) as store:
+        run_id = store.create_run(
+            user="ana", dataset_fingerprint="fp-rt", strategy="feature_extraction",
+            model="minilm", config={}, seed=0,
+        )  # fmt: skip
+        store.start_run(run_id, device="cpu", precision="fp32")
+        store.finish_run(
+            run_id, metrics=[("accuracy", 0.9, "test")], backend="t",
+            details={"artifact_path": str(head)},
+        )  # fmt: skip
+    return run_id
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not-duckdb", "unwritable"])
+def test_runs_on_an_unusable_database_says_what_to_do_and_changes_nothing(capsys, tmp_path, kind):
+    from dbfiles import digest, filled, truncated_copy, unwritable
+
+    db = tmp_path / "runs.duckdb"
+    if kind == "truncated":
+        filled(tmp_path / "good.duckdb")
+        truncated_copy(tmp_path / "good.duckdb", db)
+        fix = "Restore it from a backup"
+    elif kind == "not-duckdb":
+        db.write_text("id,user\n1,ana\n")
+        fix = "not a DuckDB database"
+    else:
+        filled(db)
+        fix = "read-only"
+    before = digest(db)
+    with unwritable(db) if kind == "unwritable" else _nothing():
+        code, out, err = run_cli(capsys, "--db", str(db), "runs")
+    assert code == 2 and out == ""
+    assert str(db) in err and fix in err and "--db" in err, err
+    assert "Traceback" not in err and "_duckdb" not in err
+    assert digest(db) == before
+
+
+def test_a_truncated_database_in_a_real_process_gives_no_traceback(tmp_path):
+    from dbfiles import filled, truncated_copy
+
+    filled(tmp_path / "good.duckdb")
+    db = truncated_copy(tmp_path / "good.duckdb", tmp_path / "copy.duckdb")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tladvisor.cli", "--db", str(db), "runs"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"cannot use the database file {db}" in proc.stderr
+    assert "Traceback" not in proc.stderr and "IOException" not in proc.stderr
+
+
+def test_check_passes_a_healthy_database_and_names_each_problem(capsys, tmp_path):
+    from dbfiles import filled, truncated_copy
+
+    db = tmp_path / "runs.duckdb"
+    filled(db)
+    run_id = _artefact_run(db, tmp_path / "artifacts")
+    code, out, _ = run_cli(capsys, "check", "--db", str(db))
+    assert code == 0, out
+    assert f"checking {db}" in out and out.rstrip().endswith("healthy")
+    assert "3 runs" in out and "1 saved heads/adapters are present" in out
+    code, out, _ = run_cli(capsys, "--db", str(db), "check", "--json")
+    assert code == 0 and json.loads(out)["healthy"] is True
+
+    # A lost artefact: the database is fine, the run's download is not.
+    (tmp_path / "artifacts" / "head.safetensors").unlink()
+    code, out, _ = run_cli(capsys, "check", "--db", str(db))
+    assert code == 1 and f"PROBLEM  run {run_id}" in out and "is missing" in out
+
+    # A truncated copy of the database: named, with the backup fix, and left as it was.
+    copy = truncated_copy(db, tmp_path / "copy.duckdb")
+    code, out, _ = run_cli(capsys, "check", "--db", str(copy), "--json")
+    report = json.loads(out)
+    assert code == 1 and report["healthy"] is False
+    (problem,) = [f["text"] for f in report["findings"] if not f["ok"]]
+    assert str(copy) in problem and "damaged" in problem and "Restore it from a backup" in problem
+    code, out, _ = run_cli(capsys, "check", "--db", str(tmp_path / "nope.duckdb"))
+    assert code == 1 and "no such file" in out
+    assert not (tmp_path / "nope.duckdb").exists()

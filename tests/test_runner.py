@@ -104,6 +104,70 @@ def test_cancel_before_start_marks_the_run_cancelled(tmp_path, reviews):
     assert set(store.list_runs()["status"]) == {"cancelled"}
 
 
+def test_memory_cap_fails_the_run_with_its_message_and_keeps_earlier_runs(
+    tmp_path, reviews, monkeypatch
+):
+    import resource
+
+    from tladvisor.run_limits import rss_mb
+
+    monkeypatch.delenv("TLADVISOR_MAX_RUN_MEMORY_MB", raising=False)
+    store = Store(tmp_path / "runs.duckdb")
+    earlier = execute(store, reviews, "scratch", {}, user="ada", with_transferability=False)
+    assert earlier.status == "done", earlier.error
+    ceiling = resource.getrlimit(resource.RLIMIT_DATA)
+    # 64 MB above this process now: fine-tuning MiniLM needs its gradients and Adam's two moments,
+    # three more copies of its 90 MB of weights, so it must go past the cap.
+    cap = round(rss_mb() + 64)
+    monkeypatch.setenv("TLADVISOR_MAX_RUN_MEMORY_MB", str(cap))
+    capped = execute(
+        store,
+        reviews,
+        "full_finetune",
+        {"epochs": 1, "max_train": 40},
+        user="ada",
+        with_transferability=False,
+    )
+    assert capped.status == "failed"
+    assert f"memory limit of {cap} MB (TLADVISOR_MAX_RUN_MEMORY_MB)" in capped.error
+    assert "raise the cap" in capped.error
+    assert resource.getrlimit(resource.RLIMIT_DATA) == ceiling  # the process is itself again
+    runs = store.list_runs()
+    assert dict(zip(runs["id"], runs["status"], strict=True)) == {
+        earlier.run_id: "done",
+        capped.run_id: "failed",
+    }
+    assert store.get_run(earlier.run_id)["metrics"]["accuracy"] == pytest.approx(
+        earlier.metrics["accuracy"]
+    )
+    failed = store.get_run(capped.run_id)
+    assert failed["error"] == capped.error and failed["metrics"] == {}
+    store.close()
+
+
+@pytest.mark.slow  # encodes 15,400 texts with MiniLM: a minute or more on two cores
+def test_transferability_on_many_rows_samples_the_accuracies_and_says_so(tmp_path, monkeypatch):
+    from tladvisor.data import TaskData, split_dataset
+    from tladvisor.runner import transferability_scores
+    from tladvisor.transferability.knn import MAX_ROWS
+
+    monkeypatch.setenv("TLADVISOR_CACHE", str(tmp_path / "cache"))
+    words = {"good": ["good", "great", "fine"], "bad": ["bad", "awful", "poor"]}
+    labels = ["good" if i % 2 == 0 else "bad" for i in range(15_400)]
+    items = [f"{words[label][i % 3]} {i % 97}" for i, label in enumerate(labels)]
+    ds = data.Dataset("many", "text", items, labels, data.fingerprint_of("text", items, labels))
+    task = TaskData(ds, split_dataset(ds, seed=0))
+    assert len(task.split.train) > MAX_ROWS
+    notes: list[str] = []
+    scores = transferability_scores(task, "tfidf", "cpu", notes)
+    assert scores["knn_accuracy"] > 0.9 and scores["linear_probe_accuracy"] > 0.9
+    assert notes == [
+        f"kNN and linear-probe accuracy scored on a stratified sample of {MAX_ROWS:,} of the "
+        f"{len(task.split.train):,} training rows (their cost grows faster than the rows); the "
+        "other transferability scores use every row"
+    ]
+
+
 # ------------------------------------------------------------- one example a class: zero-shot only
 
 

@@ -1,5 +1,6 @@
 """Tests for tladvisor.store on real DuckDB files: migrations, a run's life, filters, concurrency,
-failures, ownership and the lock held by a second process."""
+failures, ownership, the lock held by a second process, damaged or unwritable files, and the name
+each person gives a data set."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from dbfiles import digest, filled, truncated_copy, unwritable
 
+from tladvisor import data
 from tladvisor import store as store_module
+from tladvisor.runner import record_queued_run
 from tladvisor.store import (
     LATEST_VERSION,
     MIGRATIONS,
+    DatabaseUnavailable,
     RunStateError,
     Store,
     StoreLockedError,
@@ -95,7 +100,10 @@ def test_migrations_from_blank_file(db_path):
     con.close()
     assert rows == [(m.version, m.description) for m in MIGRATIONS]
     assert len(MIGRATIONS) >= 2
-    assert {"datasets", "runs", "metrics", "curves", "run_events", "schema_migrations"} <= tables
+    assert {
+        "datasets", "runs", "metrics", "curves", "run_events", "schema_migrations",
+        "dataset_aliases",
+    } <= tables  # fmt: skip
 
 
 def test_migrations_from_previous_schema_keep_data(db_path):
@@ -264,14 +272,14 @@ def test_list_runs_filters_and_order(store):
     assert store.users() == ["ana", "ben"]
 
 
-def test_dataset_with_same_fingerprint_is_one_row(store):
+def test_dataset_with_same_fingerprint_is_one_row_and_keeps_its_first_name(store):
     store.upsert_dataset(
         "fp-sst", "sst2-renamed", "text", 30, {"neg": 14, "pos": 16}, source="y.csv"
     )
     datasets = store.list_datasets()
     assert sorted(datasets["fingerprint"]) == ["fp-img", "fp-sst"]
     record = store.get_dataset("fp-sst")
-    assert (record["name"], record["source"], record["n_classes"]) == ("sst2-renamed", "y.csv", 2)
+    assert (record["name"], record["source"], record["n_classes"]) == ("sst2-mini", "x.csv", 2)
     assert record["class_counts"] == {"neg": 14, "pos": 16}
     assert store.get_dataset("missing") is None
     with pytest.raises(ValueError, match="n_rows"):
@@ -620,3 +628,173 @@ def test_import_from_a_file_another_process_writes_is_refused_clearly(store, tmp
     ):
         store.import_runs(busy)
     assert store.import_runs(busy).runs_added == 0  # readable once it is free
+
+
+# -- the name each person gives a data set ---------------------------------------------------------
+
+
+def _rows(name: str) -> data.Dataset:
+    items = [f"{word} film" for word in ("fine", "dull", "odd", "bold", "calm", "grim")] * 2
+    labels = ["pos", "neg"] * 6
+    return data.Dataset(name, "text", items, labels, data.fingerprint_of("text", items, labels))
+
+
+def test_reupload_under_another_name_renames_nobody_elses_runs(db_path):
+    # ana runs on ana.csv; bob uploads the same rows as bob.csv; each sees the name they gave.
+    with Store(db_path) as s:
+        ana_run, _ = record_queued_run(s, _rows("ana.csv"), "scratch", None, user="ana")
+    with Store(db_path) as s:
+        bob_run, _ = record_queued_run(s, _rows("bob.csv"), "scratch", None, user="bob")
+    fingerprint = _rows("x").fingerprint
+    with Store(db_path) as s:  # a fresh open of the file: what every teammate reads
+        assert s.get_run(ana_run)["dataset_name"] == "ana.csv"
+        assert s.get_run(bob_run)["dataset_name"] == "bob.csv"
+        assert len(s.list_datasets()) == 1 and s.get_dataset(fingerprint)["name"] == "ana.csv"
+        assert s.list_runs(dataset="ana.csv")["id"].tolist() == [ana_run]
+        assert set(s.list_runs(dataset=fingerprint)["id"]) == {ana_run, bob_run}
+        aliases = s.list_dataset_aliases()
+        assert list(zip(aliases["user_name"], aliases["name"], strict=True)) == [
+            ("ana", "ana.csv"),
+            ("bob", "bob.csv"),
+        ]
+        # A person renaming their own upload renames it for them alone.
+        s.upsert_dataset(fingerprint, "ana-v2.csv", "text", 12, {"pos": 6, "neg": 6}, user="ana")
+        assert s.get_run(ana_run)["dataset_name"] == "ana-v2.csv"
+        assert s.get_run(bob_run)["dataset_name"] == "bob.csv"
+        assert s.get_dataset(fingerprint)["name"] == "ana.csv"
+
+
+def test_migration_3_from_previous_schema_gives_each_person_their_name_back(db_path):
+    con = duckdb.connect(str(db_path))
+    assert migrate(con, target=2) == [1, 2]
+    # What a version-2 tladvisor left: bob's upload renamed the data set ana had run on; the
+    # finished runs recorded the name they ran under; cara's queued run recorded none.
+    con.execute(
+        "INSERT INTO datasets VALUES ('fp', 'bob.csv', 'text', 4, 2, '{\"a\": 2, \"b\": 2}',"
+        " '', TIMESTAMP '2024-01-01 00:00:00')"
+    )
+    for run_id, user, details in (
+        ("r-ana", "ana", '{"dataset_name": "ana.csv"}'),
+        ("r-bob", "bob", '{"dataset_name": "bob.csv"}'),
+        ("r-cara", "cara", None),
+    ):
+        con.execute(
+            "INSERT INTO runs (id, user_name, dataset_fingerprint, created_at, status, strategy,"
+            " model, config, seed, details) VALUES (?, ?, 'fp', TIMESTAMP '2024-01-02 00:00:00',"
+            " 'done', 'lora', 'minilm', '{}', 0, ?)",
+            [run_id, user, details],
+        )
+    con.close()
+
+    with Store(db_path) as s:
+        assert s.schema_version == LATEST_VERSION >= 3
+        names = {r: s.get_run(r)["dataset_name"] for r in ("r-ana", "r-bob", "r-cara")}
+        assert names == {"r-ana": "ana.csv", "r-bob": "bob.csv", "r-cara": "bob.csv"}
+        s.upsert_dataset("fp", "cara.csv", "text", 4, {"a": 2, "b": 2}, user="cara")
+        assert s.get_run("r-cara")["dataset_name"] == "cara.csv"
+        assert s.get_run("r-ana")["dataset_name"] == "ana.csv"
+
+
+def test_import_brings_each_persons_names_and_keeps_ours(store, tmp_path):
+    store.upsert_dataset("fp-sst", "ana-sst.csv", "text", 30, {"neg": 14, "pos": 16}, user="ana")
+    mine = _finished_run(store, user="ana")
+    other_path = tmp_path / "teammate.duckdb"
+    with Store(other_path) as other:
+        other.upsert_dataset("fp-sst", "bo-sst.csv", "text", 30, {"neg": 14, "pos": 16}, user="bo")
+        other.upsert_dataset("fp-sst", "theirs.csv", "text", 30, {"neg": 14, "pos": 16}, user="ana")
+        theirs = _finished_run(other, user="bo")
+    store.import_runs(other_path)
+    assert store.get_run(theirs)["dataset_name"] == "bo-sst.csv"
+    assert store.get_run(mine)["dataset_name"] == "ana-sst.csv"
+
+
+# -- damaged and unusable files --------------------------------------------------------------------
+
+
+def _refused(path: Path, *words: str, read_only: bool = False) -> DatabaseUnavailable:
+    """Opening ``path`` raises DatabaseUnavailable naming the file, the ``words`` and a fix; the
+    file is left byte for byte as it was, and no journal is written beside it."""
+    before = digest(path) if path.is_file() else None
+    with pytest.raises(DatabaseUnavailable) as caught:
+        Store(path, read_only=read_only)
+    message = str(caught.value)
+    assert str(path) in message, message
+    for word in words:
+        assert word in message, message
+    assert "--db" in message or "chmod" in message, message
+    if before is not None:
+        assert digest(path) == before
+    assert not Path(f"{path}.wal").exists()
+    return caught.value
+
+
+def test_truncated_copy_is_refused_with_the_backup_fix_and_left_unchanged(tmp_path):
+    good = tmp_path / "good.duckdb"
+    runs = filled(good)
+    # Half the bytes: DuckDB still opens it, but the runs' blocks are gone.
+    half = truncated_copy(good, tmp_path / "half.duckdb")
+    error = _refused(half, "damaged", "Restore it from a backup", "docs/deploy.md")
+    assert error.path == half
+    # Only the header left: DuckDB refuses it on opening.
+    _refused(truncated_copy(good, tmp_path / "head.duckdb", 0.002), "damaged")
+    _refused(half, "damaged", read_only=True)
+    with Store(good) as s:  # the original is untouched and still whole
+        assert s.get_run(runs["ana"])["metrics"] == {"accuracy": 0.8}
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"text,label\nfine,pos\n" * 200, "not a DuckDB database"),
+        (b"", "empty (0 bytes)"),
+        (b"\x00" * 8 + b"DUCK" + b"\xff" * 5000, "damaged"),
+    ],
+    ids=["csv", "empty", "bad-header"],
+)
+def test_a_file_that_is_not_a_database_is_refused_and_left_unchanged(tmp_path, content, words):
+    path = tmp_path / "runs.duckdb"
+    path.write_bytes(content)
+    _refused(path, words, "--db")
+
+
+def test_a_folder_or_an_uncreatable_folder_is_refused(tmp_path):
+    folder = tmp_path / "runs.duckdb"
+    folder.mkdir()
+    _refused(folder, "it is a folder", str(folder / "tladvisor.duckdb"))
+    blocker = tmp_path / "plain-file"
+    blocker.write_text("not a folder")
+    _refused(blocker / "runs.duckdb", "cannot be created")
+    _refused(tmp_path / "missing.duckdb", "no such file", read_only=True)
+    assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_an_unwritable_file_is_refused_but_can_be_read_only(tmp_path):
+    path = tmp_path / "runs.duckdb"
+    runs = filled(path)
+    with unwritable(path):
+        _refused(path, "read-only", "chmod u+w", "tladvisor check")
+        with Store(path, read_only=True) as s:  # what `tladvisor check` does: reads, no writes
+            assert s.get_run(runs["bo"])["dataset_name"] == "reviews.csv"
+            assert s.table_rows()["runs"] == 2
+        with pytest.raises(duckdb.Error):  # and it writes nothing
+            s2 = Store(path, read_only=True)
+            try:
+                s2.create_run(
+                    user="x", dataset_fingerprint="fp-rt", strategy="lora", model="m",
+                    config={}, seed=0,
+                )  # fmt: skip
+            finally:
+                s2.close()
+    with Store(path) as s:
+        assert len(s.list_runs()) == 2
+
+
+def test_an_unwritable_folder_is_refused(tmp_path):
+    folder = tmp_path / "team"
+    folder.mkdir()
+    path = folder / "runs.duckdb"
+    filled(path)
+    with unwritable(folder):
+        _refused(path, "folder", "read-only", ".wal")
+    with Store(path) as s:
+        assert len(s.list_runs()) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import math
 from pathlib import Path
@@ -381,3 +382,99 @@ def test_minilm_beats_random_features_on_rotten_tomatoes(rotten_tomatoes_embeddi
     for metric in (logme, h_score, knn_accuracy):
         assert metric(emb, labels) > metric(noise, labels), metric.__name__
     assert knn_accuracy(emb, labels) > 0.6
+
+
+# ---------------------------------------------------------------- scale: blocks and samples
+
+
+def _dense_knn_accuracy(features, labels, k=5, folds=5, seed=0):
+    """The former all-at-once kNN: the full (n_test, n_train) similarity matrix of each fold."""
+    from tladvisor.transferability.knn import _splits
+
+    f = np.asarray(features, dtype=np.float64)
+    y = np.unique(labels, return_inverse=True)[1]
+    f = f / np.linalg.norm(f, axis=1, keepdims=True)
+    correct = 0
+    for train, test in _splits(y, folds, seed):
+        sims = f[test] @ f[train].T
+        kk = min(k, train.size)
+        nearest = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        near_sims = np.take_along_axis(sims, nearest, axis=1)
+        near_labels = y[train][nearest]
+        rows = np.repeat(np.arange(test.size), kk)
+        votes = np.zeros((test.size, y.max() + 1))
+        np.add.at(votes, (rows, near_labels.ravel()), 1.0)
+        sim_sum = np.zeros_like(votes)
+        np.add.at(sim_sum, (rows, near_labels.ravel()), near_sims.ravel())
+        correct += int(np.sum((votes + sim_sum / (2 * kk + 1)).argmax(axis=1) == y[test]))
+    return correct / y.size
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_knn_in_blocks_equals_the_dense_computation(monkeypatch, k):
+    from tladvisor.transferability import knn
+
+    f, y = _clusters(n_per_class=40, d=6, classes=3, sep=0.8, seed=21)
+    dense = _dense_knn_accuracy(f, y, k=k)
+    assert 0.4 < dense < 1.0  # overlapping clusters: neither trivial nor hopeless
+    for block_bytes in (1, 8 * 96 * 5, knn.BLOCK_BYTES):  # one row, 5 rows, all rows a block
+        monkeypatch.setattr(knn, "BLOCK_BYTES", block_bytes)
+        assert knn_accuracy(f, y, k=k) == dense
+
+
+def test_knn_memory_stays_within_blocks_on_many_rows():
+    import tracemalloc
+
+    from tladvisor.transferability import knn
+
+    rng = np.random.default_rng(3)
+    n = 12_000  # dense: 2,400 x 9,600 float64 similarities a fold, 184 MB, and as much again
+    f, y = rng.normal(size=(n, 4)), rng.integers(0, 3, n)
+    tracemalloc.start()
+    try:
+        knn_accuracy(f, y, max_rows=None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * knn.BLOCK_BYTES + 50 * f.nbytes, f"peak {peak / 2**20:.0f} MB"
+
+
+def test_accuracies_above_max_rows_score_a_stratified_sample():
+    from tladvisor.transferability.knn import sample_rows
+
+    f, y = _clusters(n_per_class=400, d=6, classes=3, sep=0.8, seed=22)
+    keep_rows = np.r_[0:800, 800:803]  # class 2 down to 3 rows: the sample still keeps 2 of them
+    f, y = f[keep_rows], y[keep_rows]
+    keep = sample_rows(y, 300, seed=0)
+    assert np.all(np.diff(keep) > 0)
+    assert np.bincount(y[keep]).tolist() == [400 * 300 // 803, 400 * 300 // 803, 2]
+    assert knn_accuracy(f, y, max_rows=300) == knn_accuracy(f[keep], y[keep], max_rows=None)
+    assert knn_accuracy(f, y, max_rows=y.size) == knn_accuracy(f, y, max_rows=None)
+    probe = linear_probe_accuracy(f, y, max_rows=300)
+    assert probe == linear_probe_accuracy(f[keep], y[keep], max_rows=None)
+    for metric in (knn_accuracy, linear_probe_accuracy):
+        with pytest.raises(ValueError, match="max_rows"):
+            metric(f, y, max_rows=1)
+
+
+def test_leep_in_blocks_equals_one_pass(monkeypatch):
+    leep_module = importlib.import_module("tladvisor.transferability.leep")  # not the function
+
+    rng = np.random.default_rng(23)
+    y = rng.integers(0, 3, 101)
+    logits = rng.normal(size=(101, 7)) + 2.0 * np.eye(7)[y * 2]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    whole = leep(probs, y)
+    n, z = probs.shape
+    joint = np.zeros((3, z))
+    np.add.at(joint, y, probs / n)
+    direct = np.mean(np.log((probs * (joint / joint.sum(0))[y]).sum(1)))
+    assert whole == pytest.approx(direct, rel=1e-12)
+    for block_bytes in (1, 8 * z * 10):  # blocks of 2 rows (the last of 3) and of 10 rows
+        monkeypatch.setattr(leep_module, "BLOCK_BYTES", block_bytes)
+        assert leep(probs, y) == pytest.approx(whole, rel=1e-12)
+    monkeypatch.setattr(leep_module, "BLOCK_BYTES", 8 * z * 10)
+    bad = probs.copy()
+    bad[57] = [2.0, -1.0, 0, 0, 0, 0, 0]  # a logit row in a later block is still caught
+    with pytest.raises(ValueError, match="softmax"):
+        leep(bad, y)

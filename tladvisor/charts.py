@@ -252,8 +252,9 @@ def labels_per_class(runs: pd.DataFrame) -> pd.Series:
     """Labelled examples per class each run learned from: ``train_per_class`` for the training
     strategies, the demonstrations per class for prompting (its training rows are only a pool to
     draw them from), 0 for zero-shot."""
-    used = pd.to_numeric(runs.get("train_per_class"), errors="coerce")
-    if used is None:
+    if "train_per_class" in runs:
+        used = pd.to_numeric(runs["train_per_class"], errors="coerce")
+    else:  # no run recorded it (runs stored before it was, or imported): unknown for all
         used = pd.Series(float("nan"), index=runs.index)
     configs = runs["config"] if "config" in runs else pd.Series([None] * len(runs), runs.index)
     shots = configs.map(lambda c: float(c.get("shots", 0)) if isinstance(c, dict) else 0.0)

@@ -1,7 +1,8 @@
-"""The headless interface: ``tladvisor advise | run | score | runs | import | models | serve``.
+"""The headless interface: ``tladvisor advise | run | score | runs | import | check | models | serve``.
 
 Every command has ``--help``; ``--json`` prints one JSON object (or list) on stdout and nothing else.
-Bad input exits with status 2 and a one-paragraph message on stderr, never a traceback.
+Bad input, and a database file that cannot be used, exit with status 2 and a one-paragraph message
+on stderr, never a traceback; ``check`` exits with 1 when it finds a problem.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from tladvisor.strategies.names import Strategy
 
 EXIT_BAD_INPUT = 2
+EXIT_UNHEALTHY = 1  # `tladvisor check` found a problem
 
 
 class CliError(Exception):
@@ -189,6 +191,23 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**added, "db": str(store.path)})
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Verify a database file and its runs' artefacts, read-only; exit 1 on any problem."""
+    from tladvisor.db_check import check_database
+    from tladvisor.store import default_db_path
+
+    report = check_database(args.db or default_db_path())
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"checking {report.path}")
+        for finding in report.findings:
+            print(f"  {'ok     ' if finding.ok else 'PROBLEM'}  {finding.text}")
+        problems = len(report.problems)
+        print("healthy" if report.healthy else f"{problems} problem(s): see PROBLEM above")
+    return 0 if report.healthy else EXIT_UNHEALTHY
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -486,6 +505,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
 
+    p = command(
+        "check",
+        help="verify a database file (readable through, schema version, writable) and the "
+        "heads/adapters its runs saved; read-only. Exit 0 when healthy, 1 with what to do",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+
     p = command("serve", help="start the dashboard")
     p.add_argument(
         "--host", default="127.0.0.1", help="bind address (default 127.0.0.1: local only)"
@@ -568,6 +595,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `tladvisor ... | head`: the reader left, nothing to report
         return 0
+    except Exception as exc:
+        # A DuckDB failure after the file opened (e.g. the disk filled up mid-run). DuckDB is only
+        # imported by the commands that use a database, so it is looked up, not imported, here.
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is None or not isinstance(exc, duckdb.Error):
+            raise
+        print(
+            f"error: the database failed: {exc}. Run `tladvisor check --db FILE` on it to see "
+            "whether it is damaged, and what to do.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ on a run's time and memory.
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +20,19 @@ import numpy as np
 
 from tladvisor.data import DataError, Dataset, TaskData, split_dataset
 from tladvisor.data.splits import Split, evaluation_split, split_problem
+from tladvisor.run_limits import (
+    Limits,
+    RunGuard,
+    RunLimitExceeded,
+    is_out_of_memory,
+    memory_message,
+    rss_mb,
+)
 from tladvisor.strategies import Strategy, get
 from tladvisor.strategies.base import Cancelled, RunContext, StrategyConfig
 from tladvisor.users import clean_user_name
 
-
-class RunLimitExceeded(RuntimeError):
-    """A run went past the configured time or memory cap."""
+_rss_mb = rss_mb  # bench/cost.py and scripts/calibrate_cost.py read it from here
 
 
 @dataclass
@@ -60,48 +64,6 @@ def build_config(
     spec = get(strategy)
     values = {k: v for k, v in (overrides or {}).items() if v is not None}
     return spec.config_cls.from_dict(values)
-
-
-def _limits() -> tuple[float | None, float | None]:
-    """Per-run caps from the environment: seconds and resident memory in MB (None = no cap)."""
-
-    def read(name: str) -> float | None:
-        value = os.environ.get(name, "").strip()
-        return float(value) if value else None
-
-    return read("TLADVISOR_MAX_RUN_SECONDS"), read("TLADVISOR_MAX_RUN_MEMORY_MB")
-
-
-def _rss_mb() -> float:
-    """Resident set size of this process in MB (Linux /proc; 0 where unavailable)."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-class _MemorySampler:
-    """Samples RSS every 50 ms in a thread: the peak of the run, not of the process lifetime."""
-
-    def __init__(self) -> None:
-        self.peak = _rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, _rss_mb())
-
-    def __enter__(self) -> _MemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_mb())
 
 
 def library_versions() -> dict[str, str]:
@@ -140,9 +102,16 @@ def score_predictions(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]
     }
 
 
-def transferability_scores(task: TaskData, model_name: str, device: str) -> dict[str, float]:
-    """LogME, H-score, kNN (and LEEP/NCE with an ImageNet head) on the training split's embeddings."""
+def transferability_scores(
+    task: TaskData, model_name: str, device: str, notes: list[str] | None = None
+) -> dict[str, float]:
+    """LogME, H-score, kNN (and LEEP/NCE with an ImageNet head) on the training split's embeddings.
+
+    A note saying how many rows kNN and linear-probe accuracy were scored on is appended to
+    ``notes`` when they are a sample (above ``transferability.knn.MAX_ROWS`` training rows).
+    """
     from tladvisor import catalog, embeddings, transferability
+    from tladvisor.transferability.knn import MAX_ROWS, sample_rows
 
     # Paths without an embedding of their own (the prompting LM, the TF-IDF/pixel baselines) are
     # scored with the modality's default encoder, so every run of a data set carries comparable numbers.
@@ -155,10 +124,18 @@ def transferability_scores(task: TaskData, model_name: str, device: str) -> dict
     feats = embeddings.encode(task.dataset, model_name, device=device)
     train = task.split.train
     source_probs = None
-    if feats.source_logits is not None:
-        z = feats.source_logits[train]
-        z = np.exp(z - z.max(1, keepdims=True))
-        source_probs = z / z.sum(1, keepdims=True)
+    if feats.source_logits is not None:  # softmax in place: (N, 1000) arrays are large
+        source_probs = feats.source_logits[train].astype(np.float32)
+        source_probs -= source_probs.max(1, keepdims=True)
+        np.exp(source_probs, out=source_probs)
+        source_probs /= source_probs.sum(1, keepdims=True)
+    if notes is not None and len(train) > MAX_ROWS:
+        sample = len(sample_rows(task.y("train"), MAX_ROWS))
+        notes.append(
+            f"kNN and linear-probe accuracy scored on a stratified sample of {sample:,} of the "
+            f"{len(train):,} training rows (their cost grows faster than the rows); the other "
+            "transferability scores use every row"
+        )
     return transferability.score_all(feats.features[train], task.y("train"), source_probs)
 
 
@@ -190,6 +167,7 @@ def record_queued_run(
         len(dataset),
         dataset.class_counts,
         dataset.source,
+        user=user,  # the name this person gave it; nobody else's runs are renamed
     )
     run_id = store.create_run(
         user=user,
@@ -315,8 +293,16 @@ def _plain_error(exc: Exception) -> str:
             "the GPU ran out of memory even at batch size 1; use a smaller model, LoRA, "
             "or run on the CPU (--device cpu)"
         )
-    if isinstance(exc, MemoryError):
-        return "the run ran out of memory; lower --max-train or the batch size"
+    if is_out_of_memory(exc):
+        cap = None
+        with contextlib.suppress(ValueError):  # a malformed cap was reported when the run began
+            cap = Limits.from_env().memory_mb
+        if cap is not None:
+            return memory_message(cap)
+        return (
+            "the run ran out of memory; lower --max-train or the batch size, or set "
+            "TLADVISOR_MAX_RUN_MEMORY_MB so a run stops cleanly before the machine runs out"
+        )
     return (
         f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, ValueError | RuntimeError)
@@ -337,7 +323,7 @@ def _run_and_record(
 ) -> None:
     import torch
 
-    max_seconds, max_mem_mb = _limits()
+    limits = Limits.from_env()
     split, split_note = _split_for(dataset, strategy, config)
     if split_note:
         report.notes.append(split_note)
@@ -350,20 +336,11 @@ def _run_and_record(
         artifact_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    with _MemorySampler() as memory:
+    # On the CPU the memory cap is also a hard ceiling on allocations (see tladvisor.run_limits).
+    with RunGuard(limits, hard_memory=not cuda) as guard:
 
         def stop_requested() -> bool:
-            elapsed = time.perf_counter() - started
-            if max_seconds and elapsed > max_seconds:
-                raise RunLimitExceeded(
-                    f"the run passed its time limit of {max_seconds:.0f} s "
-                    "(TLADVISOR_MAX_RUN_SECONDS); lower --max-train or --epochs"
-                )
-            if max_mem_mb and memory.peak > max_mem_mb:
-                raise RunLimitExceeded(
-                    f"the run passed its memory limit of {max_mem_mb:.0f} MB "
-                    "(TLADVISOR_MAX_RUN_MEMORY_MB); lower the batch size or --max-train"
-                )
+            guard.check()
             return bool(should_stop and should_stop())
 
         curves: list[tuple[int, str, float]] = []
@@ -388,13 +365,19 @@ def _run_and_record(
             report.notes.append("transferability scores skipped: they need training examples")
         elif with_transferability:
             ctx.progress(0.97, "transferability scores")
+            guard.check()
             try:
-                report.transferability = transferability_scores(task, outcome.model, report.device)
-            except Exception as exc:  # scores are a bonus: a failure is noted, not fatal
+                report.transferability = transferability_scores(
+                    task, outcome.model, report.device, report.notes
+                )
+            except Exception as exc:  # scores are a bonus: a failure is noted, not fatal...
+                if isinstance(exc, RunLimitExceeded) or is_out_of_memory(exc):
+                    raise  # ...but a cap is not: the run as a whole went past it
                 report.notes.append(f"transferability scores skipped: {exc}")
+        guard.check()
 
     scores = score_predictions(task.y("test"), np.asarray(outcome.test_pred), task.classes)
-    peak_mb = (torch.cuda.max_memory_allocated() / 2**20) if cuda else memory.peak
+    peak_mb = (torch.cuda.max_memory_allocated() / 2**20) if cuda else guard.peak
     report.model, report.backend = outcome.model, outcome.backend
     report.metrics = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
     report.cost = {

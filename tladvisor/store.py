@@ -8,6 +8,11 @@ that touch the same run (say, a cancel racing a finish) with a conflict error.
 The schema is a numbered list of migrations, applied in order and recorded in
 ``schema_migrations`` (the pattern of simonw/llm's ``migrations.py``). Timestamps are UTC: stored
 as naive ``TIMESTAMP`` (DuckDB's ``TIMESTAMPTZ`` needs pytz to read back) and returned tz-aware.
+
+Opening reads every table through before anything is written, so a truncated, foreign, unreadable
+or unwritable file raises ``DatabaseUnavailable`` (the file, what is wrong, the fix) and is left
+as it was. A data set's name is per person (``dataset_aliases``): a run shows the name its owner
+gave, and nobody's upload renames anyone else's runs.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import enum
 import json
 import numbers
 import os
+import re
 import threading
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,24 +60,53 @@ RUN_COLUMNS = (
     "error",
     "details",
 )
-# The run columns (RUN_COLUMNS, in order) with the data set's name; callers append WHERE/ORDER BY.
+# The run columns (RUN_COLUMNS, in order) with the data set's name as the run's owner gave it (else
+# the first name it was recorded under); callers append WHERE/ORDER BY.
 _SELECT_RUNS = (
-    "SELECT r.id, r.user_name, r.dataset_fingerprint, d.name AS dataset_name, r.created_at,"
-    " r.started_at, r.finished_at, r.status, r.strategy, r.model, r.backend, r.config,"
-    " r.device, r.precision, r.seed, r.error, r.details"
+    "SELECT r.id, r.user_name, r.dataset_fingerprint, coalesce(a.name, d.name) AS dataset_name,"
+    " r.created_at, r.started_at, r.finished_at, r.status, r.strategy, r.model, r.backend,"
+    " r.config, r.device, r.precision, r.seed, r.error, r.details"
     " FROM runs r LEFT JOIN datasets d ON d.fingerprint = r.dataset_fingerprint"
+    " LEFT JOIN dataset_aliases a"
+    "  ON a.fingerprint = r.dataset_fingerprint AND a.user_name = r.user_name"
 )
 _TIME_COLUMNS = ("created_at", "started_at", "finished_at")
 # Split-free metrics (seconds, trainable_params, ...) use split '' and sit beside the test ones.
 _PLAIN_SPLITS = ("test", "")
 
 
-class StoreLockedError(RuntimeError):
+# What to do about a file that cannot be used; docs/deploy.md section 4 is the backup procedure.
+RESTORE_FIX = (
+    "Restore it from a backup (docs/deploy.md, section 4: stop tladvisor, copy the backup over the "
+    "file, check it with `tladvisor check --db FILE`), or point tladvisor at another file with "
+    "--db PATH (the dashboard: TLADVISOR_DB=PATH or `tladvisor serve --db PATH`). Nothing was "
+    "written to it."
+)
+ELSEWHERE_FIX = (
+    "Or point tladvisor at another file with --db PATH (the dashboard: TLADVISOR_DB=PATH or "
+    "`tladvisor serve --db PATH`)."
+)
+
+
+class StoreError(RuntimeError):
+    """The database file cannot be used as it is; the message names the file and the fix."""
+
+
+class StoreLockedError(StoreError):
     """Another process holds the DuckDB file (DuckDB allows one writing process per file)."""
 
 
-class StoreSchemaError(RuntimeError):
+class StoreSchemaError(StoreError):
     """The file's schema is newer than this tladvisor, or a migration failed."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The file is damaged (truncated, corrupt), not a DuckDB database, a folder, or cannot be
+    read or written by this process. ``path``, ``problem`` and ``fix`` are also attributes."""
+
+    def __init__(self, path: str | Path, problem: str, fix: str = RESTORE_FIX) -> None:
+        self.path, self.problem, self.fix = Path(path), problem, fix
+        super().__init__(f"cannot use the database file {self.path}: {problem}. {fix}")
 
 
 class UnknownRunError(LookupError):
@@ -164,8 +199,50 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        3,
+        "dataset_aliases: the name each person gave a data set",
+        (
+            """
+            CREATE TABLE dataset_aliases (
+                fingerprint VARCHAR NOT NULL,
+                user_name VARCHAR NOT NULL,
+                name VARCHAR NOT NULL,
+                source VARCHAR NOT NULL DEFAULT '',
+                created_at TIMESTAMP NOT NULL,
+                PRIMARY KEY (fingerprint, user_name)
+            )
+            """,
+            # Finished runs recorded the name they ran under: it gives back each person's name
+            # where a teammate's upload of the same rows had renamed the data set.
+            """
+            INSERT INTO dataset_aliases (fingerprint, user_name, name, created_at)
+            SELECT dataset_fingerprint, user_name,
+                   arg_max(details->>'dataset_name', created_at), min(created_at)
+            FROM runs
+            WHERE details->>'dataset_name' IS NOT NULL AND details->>'dataset_name' <> ''
+            GROUP BY dataset_fingerprint, user_name
+            """,
+        ),
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
+# Each table and the migration that creates it; opening reads them all through, `check` counts them.
+TABLES: tuple[tuple[str, int], ...] = (
+    ("schema_migrations", 0),
+    ("datasets", 1),
+    ("runs", 1),
+    ("metrics", 1),
+    ("curves", 1),
+    ("run_events", 2),
+    ("dataset_aliases", 3),
+)
+# Hashing whole rows makes DuckDB read every column block; table names cannot be parameters, so
+# the statements are built once from the constant names above.
+_READ_THROUGH = {
+    table: "SELECT count(*), max(hash(t)) FROM " + table + " AS t" for table, _ in TABLES
+}
+_DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB file, after the header's checksum
 
 
 def default_db_path() -> Path:
@@ -176,7 +253,9 @@ def default_db_path() -> Path:
         if env
         else Path(__file__).resolve().parent.parent / "data" / "tladvisor.duckdb"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # A folder that cannot be created is reported by Store(), with the file and the fix.
+    with suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -232,33 +311,78 @@ def migrate(connection: duckdb.DuckDBPyConnection, *, target: int | None = None)
     return applied
 
 
+def read_version(connection: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of a database without writing to it (0: no ``schema_migrations``)."""
+    if "schema_migrations" not in table_names(connection):
+        return 0
+    (version,) = connection.execute(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations"
+    ).fetchone()
+    return int(version)
+
+
+def table_names(connection: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables of the connected file's main schema."""
+    rows = connection.execute(
+        "SELECT table_name FROM duckdb_tables()"
+        " WHERE database_name = current_database() AND schema_name = 'main'"
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open ``path`` after checking it can be used, and read every tladvisor table through.
+
+    Raises ``DatabaseUnavailable`` (a folder, not a DuckDB file, unreadable, unwritable unless
+    ``read_only``, truncated or corrupt) or ``StoreLockedError``; the file is not written to.
+    A missing file is created, unless ``read_only``.
+    """
+    _check_file(path, read_only=read_only)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise _open_error(path, exc) from exc
+    try:
+        present = table_names(con)
+        for table, _ in TABLES:
+            if table in present:
+                con.execute(_READ_THROUGH[table]).fetchone()
+    except duckdb.Error as exc:
+        con.close()
+        raise DatabaseUnavailable(
+            path,
+            "part of it cannot be read, so it is damaged: truncated by an interrupted copy or a "
+            f"full disk, or corrupted (DuckDB said: {_first_line(exc)})",
+        ) from exc
+    return con
+
+
 class Store:
     """The runs, metrics, curves and data sets of one DuckDB file.
 
     ``Store(path)`` opens (creating) the file and migrates it; ``None`` means ``default_db_path()``.
+    ``read_only=True`` neither creates nor migrates nor writes (``tladvisor check``); the reads of
+    a file at an older schema version are then limited to the tables it has.
     Use it as a context manager or call ``close()``. Safe to share between threads.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
-            raise StoreLockedError(
-                f"cannot open {self.path}: another tladvisor process (the dashboard or the CLI) "
-                "has it open, and DuckDB lets only one process use a database file. Stop that "
-                "process, or point this one at another file with --db PATH or TLADVISOR_DB=PATH. "
-                f"(DuckDB said: {exc})"
-            ) from exc
+        self.read_only = read_only
+        self._con: duckdb.DuckDBPyConnection | None = connect(self.path, read_only=read_only)
         self._local = threading.local()
         self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
         self._cursors_lock = threading.Lock()
         self._write_lock = threading.RLock()
         try:
-            migrate(self._con)
+            if not read_only:
+                migrate(self._con)
+            elif read_version(self._con) > LATEST_VERSION:
+                raise StoreSchemaError(
+                    f"{self.path} has schema version {read_version(self._con)} but this "
+                    f"tladvisor only knows up to {LATEST_VERSION}: a newer tladvisor wrote it. "
+                    "Upgrade tladvisor to read it."
+                )
         except BaseException:
             self._con.close()
             raise
@@ -291,8 +415,28 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        """The file's schema version (``LATEST_VERSION`` once opened)."""
-        return schema_version(self._cursor())
+        """The file's schema version (``LATEST_VERSION`` once opened for writing)."""
+        return read_version(self._cursor())
+
+    def table_rows(self) -> dict[str, int]:
+        """Rows in each tladvisor table the file has (all of them were read through on opening)."""
+        cur = self._cursor()
+        present = table_names(cur)
+        return {
+            table: int(cur.execute(_READ_THROUGH[table]).fetchone()[0])
+            for table, _ in TABLES
+            if table in present
+        }
+
+    def artifact_paths(self) -> list[tuple[str, str]]:
+        """``(run id, path)`` of every run that recorded a trained head or adapter, oldest first."""
+        cur = self._cursor()
+        if "runs" not in table_names(cur):
+            return []
+        return cur.execute(
+            "SELECT id, details->>'artifact_path' FROM runs"
+            " WHERE coalesce(details->>'artifact_path', '') <> '' ORDER BY created_at, id"
+        ).fetchall()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -328,22 +472,39 @@ class Store:
         n_rows: int,
         class_counts: dict[str, int],
         source: str = "",
+        *,
+        user: str | None = None,
     ) -> None:
-        """Record a data set; the same fingerprint again updates its name and source, not a new row."""
+        """Record a data set, and the name ``user`` gives it.
+
+        The same rows again (same fingerprint) add no row and rename nothing: the data set keeps
+        the name it was first recorded under, and ``user``'s name (and source) for it goes to
+        ``dataset_aliases``, which only that person's runs show. Re-recording it under a new name
+        renames it for ``user`` alone.
+        """
         _require_text("fingerprint", fingerprint)
         _require_text("name", name)
         _require_text("modality", modality)
+        if user is not None:
+            _require_text("user", user)
         if isinstance(n_rows, bool) or not isinstance(n_rows, int) or n_rows < 0:
             raise ValueError(f"n_rows must be a non-negative int, got {n_rows!r}")
         counts = {str(label): int(count) for label, count in class_counts.items()}
+        now = _now()
         with self._transaction() as cur:
             cur.execute(
                 "INSERT INTO datasets"
                 " (fingerprint, name, modality, n_rows, n_classes, class_counts, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (fingerprint) DO UPDATE SET name = excluded.name, source = excluded.source",
-                [fingerprint, name, modality, n_rows, len(counts), _dumps(counts), source, _now()],
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+                [fingerprint, name, modality, n_rows, len(counts), _dumps(counts), source, now],
             )
+            if user is not None:
+                cur.execute(
+                    "INSERT INTO dataset_aliases (fingerprint, user_name, name, source, created_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (fingerprint, user_name)"
+                    " DO UPDATE SET name = excluded.name, source = excluded.source",
+                    [fingerprint, user, name, source, now],
+                )
 
     def get_dataset(self, fingerprint: str) -> dict[str, Any] | None:
         """One data set as a dict (``class_counts`` parsed), or None if it was never recorded."""
@@ -373,6 +534,20 @@ class Store:
         df["class_counts"] = df["class_counts"].map(json.loads).astype(object)
         df["created_at"] = df["created_at"].dt.tz_localize("UTC")
         return df
+
+    def list_dataset_aliases(self) -> pd.DataFrame:
+        """The name each person gave each data set: fingerprint, user_name, name, source,
+        created_at (UTC); sorted by fingerprint, then person."""
+        aliases = (
+            self._cursor()
+            .execute(
+                "SELECT fingerprint, user_name, name, source, created_at FROM dataset_aliases"
+                " ORDER BY fingerprint, user_name"
+            )
+            .df()
+        )
+        aliases["created_at"] = aliases["created_at"].dt.tz_localize("UTC")
+        return aliases
 
     # -- a run's life ----------------------------------------------------------------------------
 
@@ -588,6 +763,12 @@ class Store:
                 _check_import_schema(cur, alias, src_path)
                 with self._transaction() as tx:
                     return _copy_runs(tx, alias)
+            except duckdb.Error as exc:  # e.g. a truncated copy: its tables fail half-way
+                raise StoreError(
+                    f"importing {src_path} into {self.path} failed and nothing was imported "
+                    f"(DuckDB said: {_first_line(exc)}). `tladvisor check --db {src_path}` "
+                    "tells whether that file is damaged; ask for a fresh copy of it."
+                ) from exc
             finally:
                 cur.execute(f"DETACH {alias}")
 
@@ -598,7 +779,7 @@ class Store:
 
         ``config`` and ``details`` are parsed; ``metrics`` maps name to value for the test split
         (plus split-free metrics such as ``seconds``); ``metrics_by_split`` maps split to
-        ``{name: value}`` for every split.
+        ``{name: value}`` for every split. ``dataset_name`` is the name the run's owner gave.
         """
         cur = self._cursor()
         cur.execute(
@@ -636,7 +817,7 @@ class Store:
 
         A metric of the test split (or a split-free one) is a column named after it; other splits
         are ``name@split`` (``accuracy@val``). Each filter takes a value or a list of values;
-        ``dataset`` matches a fingerprint or a data set name.
+        ``dataset`` matches a fingerprint or a run's ``dataset_name`` (the name its owner gave).
         """
         cur = self._cursor()
         runs = cur.execute(
@@ -644,7 +825,7 @@ class Store:
             + " WHERE ($user::VARCHAR[] IS NULL OR list_contains($user::VARCHAR[], r.user_name))"
             " AND ($dataset::VARCHAR[] IS NULL"
             "  OR list_contains($dataset::VARCHAR[], r.dataset_fingerprint)"
-            "  OR list_contains($dataset::VARCHAR[], d.name))"
+            "  OR list_contains($dataset::VARCHAR[], coalesce(a.name, d.name)))"
             " AND ($strategy::VARCHAR[] IS NULL OR list_contains($strategy::VARCHAR[], r.strategy))"
             " AND ($model::VARCHAR[] IS NULL OR list_contains($model::VARCHAR[], r.model))"
             " AND ($status::VARCHAR[] IS NULL OR list_contains($status::VARCHAR[], r.status))"
@@ -711,6 +892,127 @@ class Store:
             .fetchall()
         )
         return [name for (name,) in rows]
+
+
+# -- opening a file --------------------------------------------------------------------------------
+
+
+def _check_file(path: Path, *, read_only: bool) -> None:
+    """Refuse, before DuckDB touches it, a path tladvisor cannot use; create a missing folder."""
+    folder = path.parent
+    if path.is_dir():
+        raise DatabaseUnavailable(
+            path,
+            "it is a folder, not a database file",
+            f"Give the path of a .duckdb file, e.g. --db {path / 'tladvisor.duckdb'}.",
+        )
+    if not path.exists():
+        if read_only:
+            raise DatabaseUnavailable(
+                path,
+                "there is no such file",
+                "Give the path of an existing tladvisor database (check the spelling and the "
+                "folder; `tladvisor runs --db FILE` creates a new one).",
+            )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(
+                path,
+                f"its folder {folder} cannot be created ({exc.strerror or exc})",
+                f"Create that folder, writable by {_who()}. {ELSEWHERE_FIX}",
+            ) from exc
+    else:
+        _check_header(path)
+    if read_only:
+        return
+    if path.exists() and not os.access(path, os.W_OK):
+        raise DatabaseUnavailable(
+            path,
+            f"it is read-only to {_who()} (file permissions, or an immutable file), and tladvisor "
+            "writes to it: runs, and its schema on upgrade",
+            f"Make it writable (`chmod u+w {path}` as its owner; an immutable file: "
+            f"`chattr -i {path}` as root), or copy it somewhere writable. "
+            f"`tladvisor check --db {path}` reads it without writing. {ELSEWHERE_FIX}",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseUnavailable(
+            path,
+            f"its folder {folder} is read-only to {_who()}, and DuckDB writes its journal "
+            f"({path.name}.wal) beside the file",
+            f"Make the folder writable (`chmod u+w {folder}` as its owner), or move the file to a "
+            f"writable folder. {ELSEWHERE_FIX}",
+        )
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            path,
+            f"{_who()} cannot read it ({exc.strerror or exc})",
+            f"Give {_who()} read and write access (`chmod u+rw {path}` as its owner). "
+            + ELSEWHERE_FIX,
+        ) from exc
+    if not head:
+        raise DatabaseUnavailable(
+            path, "it is empty (0 bytes), not a DuckDB database: a copy that never finished?"
+        )
+    if head[8:12] != _DUCKDB_MAGIC:
+        raise DatabaseUnavailable(
+            path,
+            "it is not a DuckDB database (it does not start with DuckDB's header): another kind "
+            "of file, or one overwritten",
+        )
+
+
+def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
+    """The error to raise when ``duckdb.connect`` refuses a file that passed ``_check_file``."""
+    said = _first_line(exc)
+    low = said.lower()
+    if re.search(r"\block\b", low):  # "Could not set lock on file", not "block at location"
+        return StoreLockedError(
+            f"cannot open {path}: another tladvisor process (the dashboard or the CLI) "
+            "has it open, and DuckDB lets only one process use a database file. Stop that "
+            "process, or point this one at another file with --db PATH or TLADVISOR_DB=PATH. "
+            f"(DuckDB said: {said})"
+        )
+    if any(word in low for word in ("permission denied", "not permitted", "read-only file")):
+        return DatabaseUnavailable(
+            path,
+            f"{_who()} may not open it (DuckDB said: {said})",
+            f"Make the file and its folder readable and writable by {_who()} (`chmod u+rw`; an "
+            f"immutable file: `chattr -i {path}` as root). {ELSEWHERE_FIX}",
+        )
+    if "not a valid duckdb database" in low:
+        return DatabaseUnavailable(path, f"it is not a valid DuckDB database (DuckDB said: {said})")
+    if "version" in low:
+        return DatabaseUnavailable(
+            path,
+            f"it was written by another DuckDB version than this one, {duckdb.__version__} "
+            f"(DuckDB said: {said})",
+            "Install the DuckDB version that wrote it (`pip install -U duckdb` for a newer one). "
+            + ELSEWHERE_FIX,
+        )
+    return DatabaseUnavailable(
+        path, f"DuckDB cannot open it, so it is damaged (DuckDB said: {said})"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _who() -> str:
+    """The account this process runs as, for messages about permissions."""
+    try:
+        import pwd
+
+        return f"user {pwd.getpwuid(os.geteuid()).pw_name}"
+    except (ImportError, KeyError, AttributeError):
+        return "this user"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -827,6 +1129,12 @@ def _copy_runs(cur: duckdb.DuckDBPyConnection, alias: str) -> ImportSummary:
         (added,) = cur.execute(
             f"INSERT INTO runs SELECT * FROM {alias}.runs WHERE id IN (SELECT id FROM import_ids)"
         ).fetchone()
+        # Each person's names come along; a name someone already gave here stays.
+        cur.execute(
+            "INSERT INTO dataset_aliases (fingerprint, user_name, name, source, created_at)"
+            f" SELECT fingerprint, user_name, name, source, created_at FROM {alias}.dataset_aliases"
+            " ON CONFLICT (fingerprint, user_name) DO NOTHING"
+        )
         for table, columns in (
             ("metrics", "run_id, name, value, split"),
             ("curves", "run_id, step, name, value"),

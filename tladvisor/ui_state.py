@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from tladvisor.store import Store, default_db_path
+from tladvisor.store import Store, StoreError, default_db_path
 from tladvisor.users import MAX_NAME, clean_user_name  # noqa: F401  (the pages' import path)
 
 # Questions the data cannot answer, with the defaults the advisor starts from ("don't know").
@@ -62,6 +62,7 @@ def page_setup() -> None:
 
     init_state()
     auth.require_access()
+    require_store()
 
 
 # ---------------------------------------------------------------- who am I
@@ -121,6 +122,17 @@ def store() -> Store:
     return get_store(db_path())
 
 
+def require_store() -> Store:
+    """The store, or, when its file cannot be used (damaged, not a database, read-only, held by
+    another process), an error naming the file, what is wrong and the fix, and the page stops.
+    Nothing is cached on failure, so the next page load tries again once the file is fixed."""
+    try:
+        return store()
+    except StoreError as exc:
+        st.error(f"The runs database cannot be opened. {exc}", icon=":material/database:")
+        st.stop()
+
+
 def job_queue() -> Any:
     return get_queue(db_path())
 
@@ -167,9 +179,17 @@ def list_runs(
 
 @st.cache_data(ttl=5, show_spinner=False)
 def datasets_by_name(path: str) -> dict[str, dict[str, Any]]:
-    """Stored data sets by name (the newest of two with one name), as plain dicts."""
-    frame = get_store(path).list_datasets()
-    return {row["name"]: row for row in reversed(frame.to_dict("records"))}
+    """Stored data sets by every name a run shows for them (the first name each was recorded
+    under, then the names people gave it), as plain dicts; of two with one name, the newest."""
+    store_ = get_store(path)
+    records = store_.list_datasets().to_dict("records")
+    by_name = {row["name"]: row for row in reversed(records)}
+    by_fingerprint = {row["fingerprint"]: row for row in records}
+    for alias in store_.list_dataset_aliases().to_dict("records"):
+        row = by_fingerprint.get(alias["fingerprint"])
+        if row is not None:
+            by_name.setdefault(alias["name"], {**row, "name": alias["name"]})
+    return by_name
 
 
 @st.cache_data(ttl=2, show_spinner=False)

@@ -104,7 +104,7 @@ rec = advising.advise(
 st.session_state.recommended = rec.strategy.value
 advice = rec.to_dict()
 
-st.success(f"### Recommended: {advice['label']} with {advice['model']}")
+st.success(f"### Recommended: {advice['label']} with {ui_state.plain(advice['model'])}")
 if advice["model_reasons"]:
     for line in advice["model_reasons"]:
         st.caption(line)

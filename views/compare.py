@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tladvisor import advice_check, charts, ui_state
+from tladvisor import advice_check, charts, downloads, ui_state
 
 ui_state.page_setup()
 
@@ -154,10 +154,13 @@ st.subheader("Runs")
 shown = [c for c in TABLE_COLUMNS if c in runs]
 st.dataframe(runs[shown], hide_index=True, key="compare_table")
 left, right, _ = st.columns([1, 1, 4])
+# Made on the click, for this signed-in session, and gone from the server soon after.
 left.download_button(
-    "Download CSV", ui_state.csv_bytes(runs), "tladvisor_runs.csv", "text/csv", key="compare_csv"
-)
+    "Download CSV", downloads.on_click(lambda: ui_state.csv_bytes(runs)), "tladvisor_runs.csv",
+    "text/csv", key="compare_csv", on_click="ignore",
+)  # fmt: skip
 right.download_button(
-    "Download Parquet", ui_state.parquet_bytes(runs), "tladvisor_runs.parquet",
-    "application/vnd.apache.parquet", key="compare_parquet",
+    "Download Parquet", downloads.on_click(lambda: ui_state.parquet_bytes(runs)),
+    "tladvisor_runs.parquet", "application/vnd.apache.parquet", key="compare_parquet",
+    on_click="ignore",
 )  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from tladvisor import charts, ui_state
+from tladvisor import charts, downloads, ui_state
 
 ui_state.page_setup()
 
@@ -29,7 +29,10 @@ if wanted != st.session_state.get("detail_from_url"):  # a link was opened: foll
     if wanted in labels:
         st.session_state.detail_pick = wanted
     elif wanted:
-        st.warning(f"There is no run {wanted!r} (it may have been deleted); pick one below.")
+        st.warning(
+            f"There is no run {ui_state.plain(repr(wanted))} (it may have been deleted); "
+            "pick one below."
+        )
 run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="detail_pick")
 st.query_params["run"] = st.session_state.detail_from_url = run_id
 run = ui_state.get_run(path, run_id)
@@ -47,7 +50,7 @@ st.markdown(
 if run["status"] in ("failed", "interrupted"):
     st.error(f"This run {run['status']}: {ui_state.plain(run['error'])}")
 elif run["status"] == "cancelled":
-    st.warning(f"This run was cancelled: {run['error']}")
+    st.warning(f"This run was cancelled: {ui_state.plain(run['error'])}")
 elif run["status"] in ("queued", "running"):
     st.info("This run has not finished yet; follow it on the Run page.")
 
@@ -97,15 +100,16 @@ with st.expander("Configuration"):
     st.json(run["config"])
 with st.expander("Environment: device, precision, versions, split"):
     st.markdown(
-        f"Device **{run['device'] or 'n/a'}**, precision **{run['precision'] or 'n/a'}**, "
-        f"backend {run['backend'] or 'n/a'}, seed {run['seed']}; memory measured as "
-        f"{details.get('memory', 'n/a')}."
+        f"Device **{ui_state.plain(run['device'] or 'n/a')}**, precision "
+        f"**{ui_state.plain(run['precision'] or 'n/a')}**, backend "
+        f"{ui_state.plain(run['backend'] or 'n/a')}, seed {run['seed']}; memory measured as "
+        f"{ui_state.plain(details.get('memory', 'n/a'))}."
     )
     st.json({"versions": details.get("versions", {}), "split": details.get("split", {})})
 notes = details.get("notes") or []
 if notes:
     st.subheader("Notes")
-    st.markdown("\n".join(f"- {note}" for note in notes))
+    st.markdown("\n".join(f"- {ui_state.plain(note)}" for note in notes))
 with st.expander("Timeline"):
     st.dataframe(ui_state.get_events(path, run_id), hide_index=True, key="detail_events")
 
@@ -116,8 +120,10 @@ if folder is not None and folder.is_file():
     folder = folder.parent
 if folder is not None and folder.is_dir():
     st.download_button(
-        "Download the trained head / adapter (ZIP)", ui_state.zip_folder(folder),
+        "Download the trained head / adapter (ZIP)",
+        downloads.on_click(lambda: ui_state.zip_folder(folder)),
         f"tladvisor_{run_id[:8]}_{run['strategy']}.zip", "application/zip", key="detail_download",
+        on_click="ignore",
     )  # fmt: skip
 else:
     st.caption("This run saved no head or adapter (training-free runs have none).")
@@ -127,14 +133,17 @@ owner = run["user_name"]
 if user == owner:
     why = "Delete this run with its metrics and curves, for everyone."
 elif user:
-    why = f"Only {owner} can delete this run; you are working as {user}."
+    why = (
+        f"Only {ui_state.plain(owner)} can delete this run; you are working as "
+        f"{ui_state.plain(user)}."
+    )
 else:
-    why = f"Say who you are in the sidebar; only {owner} can delete this run."
+    why = f"Say who you are in the sidebar; only {ui_state.plain(owner)} can delete this run."
 if st.button("Delete run", key="detail_delete", disabled=user != owner, help=why):
     try:
         ui_state.store().delete_run(run_id, user=user)
     except (PermissionError, LookupError, RuntimeError) as exc:
-        st.error(str(exc))
+        st.error(ui_state.plain(exc))
     else:
         ui_state.refresh()
         del st.query_params["run"]

@@ -66,12 +66,12 @@ table = pd.DataFrame(
 st.dataframe(table, hide_index=True, width="stretch")
 for r in ranking:
     if "error" in r:
-        st.caption(f"{r['model']} was not scored: {r['error']}")
+        st.caption(f"{ui_state.plain(r['model'])} was not scored: {ui_state.plain(r['error'])}")
 st.altair_chart(charts.model_scores(scored, choice.model), width="stretch")
 
 st.subheader(f"For {LABELS[strategy]}")
 if choice.model:
-    st.success(f"Advised model: **{choice.model}**")
+    st.success(f"Advised model: **{ui_state.plain(choice.model)}**")
 for line in choice.reasons:
     st.markdown(f"- {line}")
 st.caption(choice.source)

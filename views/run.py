@@ -84,7 +84,7 @@ else:
     model = picked
     ok, why = catalog.installed(picked)
     if not ok:
-        st.warning(f"{picked} is not installed here: {why}")
+        st.warning(f"{ui_state.plain(picked)} is not installed here: {ui_state.plain(why)}")
 
 # -- settings -------------------------------------------------------------------------------------
 fields = ui_state.setting_fields(spec.config_cls)
@@ -138,7 +138,7 @@ try:
         device_speed(catalog.select_device()),
     )
 except (OSError, ValueError, TypeError) as exc:
-    st.caption(f"No time estimate for these settings: {exc}")
+    st.caption(f"No time estimate for these settings: {ui_state.plain(exc)}")
 confirmed = True
 if expected is not None:
     st.markdown(f"**Expected on this device:** {expected.summary()}")
@@ -160,12 +160,12 @@ if st.button(
     disabled=(picked == CUSTOM and not model) or not confirmed,
 ):
     if problems:
-        st.error(" ".join(problems))
+        st.error(ui_state.plain(" ".join(problems)))
     else:
         try:
             run_id = ui_state.job_queue().submit(dataset, strategy, overrides, user=user)
         except ValueError as exc:
-            st.error(f"These settings cannot run: {exc}")
+            st.error(f"These settings cannot run: {ui_state.plain(exc)}")
         else:
             st.session_state.my_runs.append(run_id)
             ui_state.refresh()
@@ -188,7 +188,8 @@ def jobs_panel() -> None:
         cols = st.columns([5, 1])
         cols[0].progress(
             state.fraction,
-            text=f"**{state.strategy}** for {state.user} · {state.status} · {state.message}",
+            text=f"**{state.strategy}** for {ui_state.plain(state.user)} · {state.status} · "
+            f"{ui_state.plain(state.message)}",
         )
         cols[1].button(
             "Cancel",
@@ -196,7 +197,9 @@ def jobs_panel() -> None:
             on_click=queue.cancel,
             args=(state.run_id,),
             disabled=state.user != user,
-            help="Stop this run" if state.user == user else f"Only {state.user} can cancel it",
+            help="Stop this run"
+            if state.user == user
+            else f"Only {ui_state.plain(state.user)} can cancel it",
         )
     recent = list(reversed(st.session_state.my_runs[-5:]))
     active_ids = {s.run_id for s in active}
@@ -207,7 +210,7 @@ def jobs_panel() -> None:
         run = ui_state.get_run(path, run_id)
         if run is None:
             continue
-        what = f"{run['strategy']} on {run['model']} (run {run_id[:8]})"
+        what = f"{run['strategy']} on {ui_state.plain(run['model'])} (run {run_id[:8]})"
         if run["status"] == "done":
             accuracy = run["metrics"].get("accuracy", float("nan"))
             st.success(f"{what} finished: test accuracy {accuracy:.3f}.")
@@ -218,7 +221,7 @@ def jobs_panel() -> None:
                 query_params={"run": run_id, "user": user},
             )
         elif run["status"] in ("failed", "interrupted"):
-            st.error(f"{what} {run['status']}: {run['error']}")
+            st.error(f"{what} {run['status']}: {ui_state.plain(run['error'])}")
         elif run["status"] == "cancelled":
             st.warning(f"{what} was cancelled.")
     shown = [s.run_id for s in active] + finished

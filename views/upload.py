@@ -160,7 +160,7 @@ elif source == "text":
         try:
             columns = ui_state.csv_columns(file)
         except data.DataError as exc:
-            st.error(str(exc))
+            st.error(ui_state.plain(exc))
             st.stop()
         left, right = st.columns(2)
         text_col = left.selectbox(
@@ -187,7 +187,7 @@ elif source == "image_csv":
         try:
             columns = ui_state.csv_columns(table)
         except data.DataError as exc:
-            st.error(str(exc))
+            st.error(ui_state.plain(exc))
             st.stop()
         left, right = st.columns(2)
         image_col = left.selectbox(
@@ -223,7 +223,7 @@ if load is not None:
         with st.spinner("Reading the data..."):
             dataset = load()
     except data.DataError as exc:
-        st.error(str(exc))
+        st.error(ui_state.plain(exc))
         st.stop()
     with st.spinner("Measuring the data set (counts, balance, duplicates, domain unusualness)..."):
         measured = ui_state.measured_profile(dataset.fingerprint, with_models, dataset)
@@ -270,7 +270,9 @@ with left:
             first.setdefault(label, index)
         shown = list(first.values())[:8]
         st.image(
-            [dataset.items[i] for i in shown], caption=[dataset.labels[i] for i in shown], width=96
+            [dataset.items[i] for i in shown],
+            caption=[ui_state.plain(dataset.labels[i]) for i in shown],
+            width=96,
         )
 with right:
     st.altair_chart(charts.class_balance(counts), width="stretch")

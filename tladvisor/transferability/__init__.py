@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tladvisor.transferability._validate import check_features, check_probs, encode_labels
+from tladvisor.transferability._validate import check_features, encode_labels
 from tladvisor.transferability.hscore import h_score
 from tladvisor.transferability.knn import knn_accuracy, linear_probe_accuracy
 from tladvisor.transferability.leep import leep
@@ -50,7 +50,6 @@ def score_all(
         "linear_probe_accuracy": linear_probe_accuracy(f, labels),
     }
     if source_probs is not None:
-        probs = check_probs(source_probs, f.shape[0])
-        scores["leep"] = leep(probs, labels)
-        scores["nce"] = nce(probs.argmax(axis=1), labels)
+        scores["leep"] = leep(source_probs, labels)  # validates the probabilities block by block
+        scores["nce"] = nce(np.asarray(source_probs).argmax(axis=1), labels)
     return scores
