@@ -57,6 +57,21 @@ def _synthetic(alpha: float, beta: float, datasets: int = 4) -> list[Observation
     return obs
 
 
+def test_a_curve_that_rises_with_more_labels_is_held_flat() -> None:
+    """More labels never raise the predicted error: a rising fit (noise on a few sets) is clipped
+    to 0, so a prediction never falls below the same strategy's prediction at fewer labels."""
+    model = fit(_synthetic(alpha=-0.1, beta=0.3))
+    curve = model.anchored["text/lora"]
+    assert curve.beta == 0.0
+    assert curve.gamma <= 0.0
+    few, many = (
+        predict(model, "text", S.LORA, Anchors(chance=0.5, per_class=k, probe=0.7, shots=8,
+                                               rows=200)).point
+        for k in (8, 256)
+    )  # fmt: skip
+    assert many == pytest.approx(few)
+
+
 def test_fit_recovers_a_known_curve_and_predicts_inside_its_interval() -> None:
     model = fit(_synthetic(alpha=-0.1, beta=-0.2))
     curve = model.anchored["text/lora"]

@@ -286,17 +286,37 @@ def test_a_small_upload_is_cross_validated_over_every_row() -> None:
 
 
 def test_prompting_is_measured_on_a_sample_of_rows(rotten_profile) -> None:
-    from tladvisor.profile import PROMPT_PROBE_ROWS
+    from tladvisor.profile import PROMPT_CONTENTION_ROWS, PROMPT_PROBE_ROWS
 
     probe = rotten_profile.probe
-    assert probe.prompting_rows == PROMPT_PROBE_ROWS
+    # Prompting scores about as well as the probe on reviews: in contention, so measured longer.
+    assert probe.prompting_rows == PROMPT_CONTENTION_ROWS
+    assert any(f"measured on {PROMPT_CONTENTION_ROWS} rows" in n for n in rotten_profile.notes)
+    assert PROMPT_PROBE_ROWS < PROMPT_CONTENTION_ROWS
     # Calibrated SmolLM2 on review snippets: 0.72 on the advice suite's test subsample.
     assert 0.55 < probe.prompting_accuracy <= 1.0
     low, high = probe.intervals()["prompting"]
     assert low < probe.prompting_accuracy < high
     task = rotten_profile.to_task_profile(gpu_memory_gb=0.0)
-    assert task.prompting_rows == PROMPT_PROBE_ROWS
+    assert task.prompting_rows == PROMPT_CONTENTION_ROWS
     assert task.prompting_accuracy == pytest.approx(probe.prompting_accuracy, abs=1e-4)
+
+
+def test_prompting_is_measured_longer_only_while_in_contention() -> None:
+    """The first PROMPT_PROBE_ROWS rows decide whether more are scored: a rival no prompt can reach
+    (above 1) stops there, one it cannot be ruled below (0) extends to every row available."""
+    from tladvisor.profile import PROMPT_PROBE_ROWS, prompting_accuracy
+
+    reviews = subset(load_sample("rotten_tomatoes"), per_class=30, skip=700)
+    y = np.array(reviews.label_ids())
+    notes: list[str] = []
+    clear = prompting_accuracy(list(reviews.items), y, reviews.classes, "cpu", notes, rival=1.01)
+    assert clear[1] == PROMPT_PROBE_ROWS and not notes
+    close = prompting_accuracy(list(reviews.items), y, reviews.classes, "cpu", notes, rival=0.0)
+    assert close[1] == len(reviews) == 60
+    assert len(notes) == 1 and "measured on 60 rows" in notes[0]
+    # The first 40 rows are the same draw in both: the extension only adds rows.
+    assert abs(close[0] * 60 - clear[0] * 40) <= 20
 
 
 def test_zero_shot_at_chance_on_rot13_keeps_the_advice_off_prompting() -> None:

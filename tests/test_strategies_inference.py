@@ -140,6 +140,7 @@ def test_registry_knows_both_strategies():
         ({"llm_url": "127.0.0.1:8000"}, "llm_url"),
         ({"llm_url": "http://127.0.0.1:8000"}, "llm_model"),
         ({"max_demo_chars": 5}, "max_demo_chars"),
+        ({"max_val": -1}, "max_val"),
     ],
 )
 def test_prompting_config_names_the_bad_field(kwargs, field):
@@ -395,6 +396,25 @@ def test_endpoint_prompting_end_to_end(server, keyword_reviews: TaskData, behavi
         # The demonstration went into the prompt, then the query, then the label.
         assert last["prompt"][0].count("Text:") == 2 + 1 and last["model"] == "kw-1"
         assert last["prompt"][0].count("Label:") == 2 + 1
+
+
+def test_max_val_zero_scores_no_validation_text_and_predicts_the_same(server, keyword_reviews):
+    """Content-free calibration needs no validation labels: skipping them changes no prediction."""
+    server.behaviour = "ok"
+    words = {"pos": "positive", "neg": "negative"}
+    outcomes, scored = {}, {}
+    for max_val in (None, 0):
+        server.requests.clear()
+        config = PromptingConfig(
+            label_words=words, llm_url=server.url, llm_model="kw-1", max_val=max_val
+        )
+        outcomes[max_val] = run_prompting(config, keyword_reviews, RunContext())
+        scored[max_val] = sum(len(body["prompt"]) for _, body in server.requests)
+    n_val = len(keyword_reviews.y("val"))
+    assert n_val > 0 and scored[None] - scored[0] == n_val * len(words)  # a prompt a label
+    np.testing.assert_array_equal(outcomes[0].test_proba, outcomes[None].test_proba)
+    assert "val_accuracy_calibrated" in outcomes[None].extra_metrics
+    assert not any(k.startswith("val_") for k in outcomes[0].extra_metrics)
 
 
 def test_endpoint_error_names_the_url_and_the_answer(server):

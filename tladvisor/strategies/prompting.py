@@ -105,6 +105,13 @@ class PromptingConfig(StrategyConfig):
         default=60.0, metadata={"help": "seconds to wait per server request"}
     )
     batch_size: int = field(default=16, metadata={"help": "prompts scored per forward pass"})
+    max_val: int | None = field(
+        default=None,
+        metadata={
+            "help": "score at most this many validation texts (every one when unset). With "
+            "content_free calibration they only report val_accuracy_*, so 0 halves the cost"
+        },
+    )
 
     # A training-free path: these settings of the base class do nothing here.
     ignored_fields: ClassVar[tuple[str, ...]] = ("epochs", "lr", "patience", "max_train")
@@ -134,6 +141,8 @@ class PromptingConfig(StrategyConfig):
                 f"label_words must map class names to non-empty words, got {self.label_words!r}; "
                 "e.g. {'fresh': 'positive', 'rotten': 'negative'}"
             )
+        if self.max_val is not None and self.max_val < 0:
+            raise ValueError(f"max_val must be 0 or more validation texts, got {self.max_val}")
         if self.max_demo_chars < 20:
             raise ValueError(f"max_demo_chars must be at least 20, got {self.max_demo_chars}")
         if self.max_query_chars < 20:
@@ -460,6 +469,8 @@ def run(config: PromptingConfig, data: TaskData, ctx: RunContext) -> Outcome:
         )
 
     val_texts, y_val = data.items("val"), data.y("val")
+    if config.max_val is not None:  # the split is already shuffled: its first items are a draw
+        val_texts, y_val = val_texts[: config.max_val], y_val[: config.max_val]
     test_texts = data.items("test")
     cf_prompts, _ = build_prompts(CONTENT_FREE, words, demos, config.max_query_chars)
     val_prompts, n_val_cut = build_prompts(val_texts, words, demos, config.max_query_chars)
