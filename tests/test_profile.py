@@ -22,6 +22,7 @@ from tladvisor import unusualness as u
 from tladvisor.data import Dataset, fingerprint_of, load_sample
 from tladvisor.decision import recommend
 from tladvisor.profile import (
+    PROBE_ROWS,
     USER_FIELDS,
     detect_gpu_memory_gb,
     few_shot_accuracies,
@@ -83,12 +84,14 @@ def test_duplicates_on_images_hash_pixels() -> None:
     assert (dup.conflicting_items, dup.conflicting_rows) == (1, 3)  # blue is labelled b and c
 
 
-def test_probe_rows_caps_shots_and_keeps_rows_to_evaluate() -> None:
+def test_probe_rows_takes_every_row_up_to_the_cap_then_a_stratified_sample() -> None:
     labels = ["a"] * 20 + ["b"] * 5 + ["c"] * 2
-    train, evaluate = probe_rows(labels, shots=8, cap=10)
-    per_class = {c: sum(labels[i] == c for i in train) for c in "abc"}
-    assert per_class == {"a": 8, "b": 3, "c": 1}  # at most 70% of a class trains; one row stays out
-    assert len(evaluate) == 10 and not set(train) & set(evaluate)
+    assert probe_rows(labels, cap=27) == list(range(27))
+    rows = probe_rows(labels, cap=10)
+    per_class = {c: sum(labels[i] == c for i in rows) for c in "abc"}
+    # In proportion (20:5:2 of 10 -> 7, 2, 1), and never under two a class: folds need them.
+    assert per_class == {"a": 7, "b": 2, "c": 2}
+    assert rows == sorted(set(rows))
 
 
 def test_few_shot_accuracies_on_separable_clusters() -> None:
@@ -218,12 +221,6 @@ def mnist_profile():
     return measure_profile(subset(load_sample("mnist_digits"), per_class=20, skip=100))
 
 
-def test_probe_shots_spread_a_fixed_budget_over_the_classes() -> None:
-    from tladvisor.profile import probe_shots
-
-    assert [probe_shots(n) for n in (2, 4, 10, 100)] == [300, 150, 60, 8]
-
-
 def test_the_no_transfer_baseline_beats_pretrained_features_on_permuted_pixels() -> None:
     """Negative transfer, measured: scrambling every digit's pixels with one fixed permutation
     keeps the task learnable from raw pixels but destroys what ImageNet features see."""
@@ -248,8 +245,9 @@ def test_measuring_2000_text_rows_completes(rotten_profile) -> None:
     assert prof.unusualness is not None and not prof.unusualness.missing
     assert set(prof.unusualness.signals) == set(u.TEXT_SIGNALS)
     assert prof.probe is not None and prof.seconds > 0
-    assert prof.probe.shots_per_class == 300  # 2 classes share PROBE_TRAIN_ROWS = 600
-    assert prof.probe.n_eval == 300
+    # PROBE_ROWS (1,200) of the 2,000, 600 a class; each of 5 folds trains on 480 a class.
+    assert prof.probe.shots_per_class == 480
+    assert prof.probe.n_eval == PROBE_ROWS
     assert 0 <= prof.probe.baseline_accuracy <= 1
     json.dumps(prof.to_dict())
 
@@ -361,8 +359,8 @@ def test_natural_photos_score_below_digits_and_textures(mnist_profile) -> None:
 
 def test_probe_beats_chance_on_mnist(mnist_profile) -> None:
     probe = mnist_profile.probe
-    # 70% of 20 a class train (PROBE_TRAIN_SHARE), the other 6 a class are scored
-    assert probe is not None and probe.n_train == 140 and probe.n_eval == 60
+    # Cross-validated over all 200 rows: each of 5 folds trains on 16 a class
+    assert probe is not None and probe.n_train == 160 and probe.n_eval == 200
     assert probe.knn_accuracy > 0.3, probe  # chance is 0.1
     assert probe.linear_accuracy > 0.3, probe
 

@@ -105,7 +105,7 @@ def draw_profile(p: dict) -> None:
             f"{probe['linear_accuracy']:.2f}; best{interval('probe')} (majority class: "
             f"{probe['chance']:.2f}, "
             + (
-                f"cross-validated over all {probe['n_eval']} rows)."
+                f"cross-validated over {probe['n_eval']} rows)."
                 if probe.get("cross_validated")
                 else f"{probe['n_eval']} held-out rows)."
             )
