@@ -54,7 +54,40 @@ class _TimingStore:
         return getattr(self._store, name)
 
 
-def one_finetune(strategy: str, quick: bool, db: Path, model: str = "minilm") -> dict:
+class PhaseMemory:
+    """Samples this process's resident memory every 20 ms under the run's latest progress message
+    (each training step's message counts as "training"): where a run's peak memory is reached."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.phase = "starting"
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def progress(self, message: str) -> None:
+        self.phase = "training" if message.startswith("epoch ") else message
+
+    def _sample(self) -> None:
+        from tladvisor.run_limits import rss_mb
+
+        while not self._stop.wait(0.02):
+            mb = rss_mb()
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), mb)
+
+    def __enter__(self) -> PhaseMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def one_finetune(
+    strategy: str, quick: bool, db: Path, model: str = "minilm", extra: dict | None = None
+) -> dict:
     """Run one fine-tuning strategy of ``model`` in this (fresh) process and time its epochs."""
     from common import open_store, subsample
 
@@ -74,10 +107,13 @@ def one_finetune(strategy: str, quick: bool, db: Path, model: str = "minilm") ->
         "max_train": 16 if quick else 256,
         "measure_forgetting": False,
         "patience": epochs,  # no early stop: every epoch is timed
+        **(extra or {}),
     }
+    phases = PhaseMemory()
     starts: dict[int, float] = {}
 
     def progress(fraction: float, message: str) -> None:
+        phases.progress(message)
         if message.startswith("epoch "):
             epoch = int(message.split()[1].split("/")[0])
             starts.setdefault(epoch, time.perf_counter())
@@ -85,16 +121,17 @@ def one_finetune(strategy: str, quick: bool, db: Path, model: str = "minilm") ->
     store = open_store(db)
     timing = _TimingStore(store)
     try:
-        report = runner.execute(
-            timing,
-            ds,
-            strategy,
-            config,
-            user="bench",
-            device="cpu",
-            progress=progress,
-            with_transferability=False,
-        )
+        with phases:
+            report = runner.execute(
+                timing,
+                ds,
+                strategy,
+                config,
+                user="bench",
+                device="cpu",
+                progress=progress,
+                with_transferability=False,
+            )
     finally:
         store.close()
     # An epoch runs from the previous epoch's last validation log to its own train_loss log.
@@ -118,11 +155,92 @@ def one_finetune(strategy: str, quick: bool, db: Path, model: str = "minilm") ->
         "run_seconds": report.cost.get("seconds"),
         "peak_mem_mb": report.cost.get("peak_mem_mb"),
         "rss_before_mb": rss_before,
+        "phase_peaks_mb": {k: round(v, 1) for k, v in phases.peaks.items()},
+        "config_extra": extra or {},
+        **(
+            {"lora_dropout": config.get("dropout", _lora_default_dropout())}
+            if strategy == "lora"
+            else {}
+        ),  # fmt: skip
         "trainable_params": report.cost.get("trainable_params"),
         "total_params": report.cost.get("total_params"),
         "n_train": config["max_train"],
         "epochs": epochs,
     }
+
+
+def _lora_default_dropout() -> float:
+    from tladvisor.strategies.lora import LoraStrategyConfig
+
+    return LoraStrategyConfig().dropout
+
+
+def step_memory(model_name: str, strategy: str, dropout: float | None = None) -> dict:
+    """What one training step of ``strategy`` on ``model_name`` keeps, counted tensor by tensor
+    rather than read off the process's resident set (which the allocator's free lists blur): the
+    activations autograd saves for the backward pass (16 Rotten Tomatoes reviews), the gradients,
+    and the AdamW state after one step. LoRA is built as ``strategies/lora.py`` builds it, at the
+    strategy's default adapter dropout unless ``dropout`` is given."""
+    import torch
+
+    from tladvisor import catalog
+    from tladvisor.data import load_sample
+    from tladvisor.strategies.lora import LoraStrategyConfig, target_modules
+    from tladvisor.strategies.training import Inputs, build_classifier
+
+    wrapper = catalog.load(model_name, device="cpu")
+    model = build_classifier(wrapper, 2, seed=0)
+    if strategy == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        cfg = LoraStrategyConfig()
+        dropout = cfg.dropout if dropout is None else dropout
+        lora = LoraConfig(r=cfg.r, lora_alpha=2 * cfg.r, lora_dropout=dropout,
+                          target_modules=target_modules(model, wrapper, cfg.image_blocks),
+                          modules_to_save=["classifier"])  # fmt: skip
+        model = get_peft_model(model, lora)
+    model.train()
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def keep(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in weights:  # a frozen weight is referenced, not copied
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    texts = list(load_sample("rotten_tomatoes").items[:16])
+    batch = Inputs(wrapper, texts, 224).batch(np.arange(len(texts)))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-5)
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        logits = model(batch)
+    torch.nn.functional.cross_entropy(logits, torch.zeros(len(texts), dtype=torch.long)).backward()
+    optimizer.step()
+    mb = 2**20
+    state = sum(
+        v.nbytes for st in optimizer.state.values() for v in st.values() if torch.is_tensor(v)
+    )
+    return {
+        "model": model_name,
+        "strategy": strategy,
+        "lora_dropout": dropout,
+        "tokens": list(batch["input_ids"].shape),
+        "saved_activations_mb": round(sum(saved.values()) / mb, 1),
+        "gradients_mb": round(sum(p.grad.nbytes for p in trainable if p.grad is not None) / mb, 1),
+        "optimizer_state_mb": round(state / mb, 1),
+        "weights_mb": round(sum(p.nbytes for p in model.parameters()) / mb, 1),
+    }
+
+
+def step_memories(quick: bool) -> list[dict]:
+    """Full fine-tuning against LoRA at the default adapter dropout and at 0.05, per model."""
+    rows = []
+    for model in TUNED_MODELS[:1] if quick else TUNED_MODELS:
+        log(f"cost: one training step's memory on {model}")
+        rows += [step_memory(model, "full_finetune"), step_memory(model, "lora")]
+        rows.append(step_memory(model, "lora", dropout=0.05))
+    return rows
 
 
 def finetune_costs(quick: bool, db: Path, models: tuple[str, ...] = TUNED_MODELS) -> list[dict]:
@@ -399,6 +517,7 @@ def run(quick: bool, db: Path, out: Path) -> dict:
         result["logme"] = logme_speed(quick)
     write_json(out, NAME, result)
     result["finetune"] = finetune_costs(quick, db)
+    result["step_memory"] = step_memories(quick)
     write_json(out, NAME, result)
     log("cost: text throughput")
     result["text_throughput"] = text_throughput(quick)
@@ -421,6 +540,11 @@ if __name__ == "__main__":
                 action="store_true",
                 help="only the fine-tuning table (both models), merged into the existing cost.json",
             ),
+            p.add_argument(
+                "--only-step-memory",
+                action="store_true",
+                help="only the one-step memory table, merged into the existing cost.json",
+            ),
             p.add_argument("--result", help=argparse.SUPPRESS),
             p.add_argument("--advice", help=argparse.SUPPRESS),
         ),
@@ -428,17 +552,25 @@ if __name__ == "__main__":
     if args.one:
         row = one_finetune(args.one, args.quick, args.db, args.model)
         Path(args.result).write_text(json.dumps(row))
-    elif args.only_finetune:
+    elif args.only_finetune or args.only_step_memory:
         result = read_json(args.out, NAME) or {"quick": args.quick, "machine": machine_info()}
-        result["finetune"] = finetune_costs(args.quick, args.db.with_name("cost.duckdb"))
+        if args.only_finetune:
+            result["finetune"] = finetune_costs(args.quick, args.db.with_name("cost.duckdb"))
+        result["step_memory"] = step_memories(args.quick)
         write_json(args.out, NAME, result)
         if not args.quick:
             import report
             from lodo import write_section
 
-            text = "\n".join([report.FINETUNE_START, *report.finetune_lines(result),
-                              report.FINETUNE_END])  # fmt: skip
-            write_section(ROOT / "BENCHMARKS.md", text, report.FINETUNE_START, report.FINETUNE_END)
+            if args.only_finetune:
+                text = "\n".join([report.FINETUNE_START, *report.finetune_lines(result),
+                                  report.FINETUNE_END])  # fmt: skip
+                write_section(
+                    ROOT / "BENCHMARKS.md", text, report.FINETUNE_START, report.FINETUNE_END
+                )
+            text = "\n".join([report.STEP_START, *report.step_memory_lines(result["step_memory"]),
+                              report.STEP_END])  # fmt: skip
+            write_section(ROOT / "BENCHMARKS.md", text, report.STEP_START, report.STEP_END)
     elif args.advice:
         print(json.dumps(one_advice(args.advice)))
     else:
