@@ -130,6 +130,19 @@ class StoredRun:
     classes: list[str]
     artifact: Path | None  # file or folder the run saved; None for zero-shot
 
+    def check_artifact(self) -> None:
+        """``MissingArtifact`` unless what the run saved is on disk (zero-shot saves nothing)."""
+        if self.strategy == "zero_shot":
+            return
+        if self.artifact is None:
+            self.artifact_file("")  # says the run saved nothing
+        if not self.artifact.exists():
+            raise MissingArtifact(
+                f"run {self.run_id} ({self.strategy}) recorded its artefact at {self.artifact}, "
+                "but it is not there (deleted or moved). Run it again, or restore the artefacts "
+                "folder beside the database."
+            )
+
     def artifact_file(self, name: str) -> Path:
         """``name`` inside the run's artefact folder, or ``MissingArtifact`` saying why not."""
         if self.artifact is None:
