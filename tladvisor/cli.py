@@ -174,23 +174,37 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Merge a teammate's (or a benchmark's) database file into this one."""
+    from tladvisor import artifacts
+
     store = _open_store(args)
     added = {"runs_added": 0, "runs_present": 0, "runs_active": 0, "datasets_added": 0}
+    copied, missing = [], []
     for source in args.files:
         try:
-            summary = store.import_runs(source)
+            summary, files = artifacts.import_runs(
+                store, source, artifacts.default_root(store.path)
+            )
         except FileNotFoundError as exc:
             raise CliError(str(exc)) from exc
         for key in added:
             added[key] += getattr(summary, key)
+        copied += files.copied
+        missing += files.missing
         if not args.json:
             print(
                 f"{source}: {summary.runs_added} runs added, {summary.runs_present} already "
                 f"here, {summary.runs_active} still running there (skipped); "
-                f"{summary.datasets_added} data sets added"
+                f"{summary.datasets_added} data sets added; {files.summary()}"
             )
     if args.json:
-        _print_json({**added, "db": str(store.path)})
+        _print_json(
+            {
+                **added,
+                "artifacts_copied": copied,
+                "artifacts_missing": missing,
+                "db": str(store.path),
+            }
+        )
     return 0
 
 
@@ -420,7 +434,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     estimate = _run_estimate(ds, strategy, overrides, args.device)
     store = _open_store(args)
     progress = _tqdm_progress(args.json)
-    artifacts = Path(os.environ.get("TLADVISOR_ARTIFACTS", Path(store.path).parent / "artifacts"))
+    from tladvisor.artifacts import default_root
+
+    artifacts = default_root(store.path)
     report = execute(
         store,
         ds,
