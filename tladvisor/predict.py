@@ -160,3 +160,13 @@ def predict(
         rows.labels,
         notes,
     )
+
+
+def prediction_task(store: Any, run_id: str, rows: Unlabelled) -> Callable[..., Predictions]:
+    """``predict`` as work for the job queue (``JobQueue.submit_task``): it waits its turn on the
+    device behind the runs, reports progress and stops when asked."""
+
+    def work(progress: Callable[[float, str], None], should_stop: Callable[[], bool]):
+        return predict(store, run_id, rows, progress=progress, should_stop=should_stop)
+
+    return work
