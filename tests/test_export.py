@@ -162,7 +162,7 @@ def test_training_free_runs_export_their_prompt_or_class_texts(stored_runs, tmp_
     prompt_run = stored_runs.run_id("text", "prompting")
     assert cli.main(["export", prompt_run, str(tmp_path / "p"), "--db", db]) == 0
     prompt = json.loads((tmp_path / "p" / "prompt.json").read_text())
-    assert prompt["classes"] == ["fresh", "rotten"] and len(prompt["bias"]) == 2
+    assert prompt["classes"] == ["negative", "positive"] and len(prompt["bias"]) == 2
     assert len(prompt["demonstrations"]) == 2  # one shot a class
     zero_shot = stored_runs.run_id("image", "zero_shot")
     assert cli.main(["export", zero_shot, str(tmp_path / "z"), "--db", db]) == 0
