@@ -170,7 +170,7 @@ def _write(run: StoredRun, out: Path) -> tuple[str, dict[str, Any]]:
     if run.modality == "image":
         return _efficientnet(run, model, out), {}
     if strategy is Strategy.LORA:
-        return _peft_text(run, model, wrapper, out)
+        return _peft_text(run, wrapper, out)
     return _sentence_transformer(run, model, wrapper, out), {}
 
 
@@ -240,7 +240,7 @@ def _sentence_transformer(run: StoredRun, model: Any, wrapper: Any, out: Path) -
     return "sentence-transformers"
 
 
-def _peft_text(run: StoredRun, model: Any, wrapper: Any, out: Path) -> tuple[str, dict[str, Any]]:
+def _peft_text(run: StoredRun, wrapper: Any, out: Path) -> tuple[str, dict[str, Any]]:
     """The adapter re-rooted on the encoder itself, so ``PeftModel.from_pretrained(AutoModel...)``
     loads it; the head (peft ``modules_to_save`` in the run) goes to ``head.safetensors``."""
     from safetensors.torch import load_file, save_file
@@ -261,14 +261,14 @@ def _peft_text(run: StoredRun, model: Any, wrapper: Any, out: Path) -> tuple[str
     config.update(
         target_modules=sorted(t.removeprefix("backbone.") for t in targets),
         modules_to_save=None,
+        auto_mapping=None,  # it named tladvisor's classifier class: the base is AutoModel now
         base_model_name_or_path=base,
     )
     (out / "adapter_config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
     save_file(adapter, str(out / "adapter_model.safetensors"))
-    classifier = model.base_model.model.classifier
-    head = getattr(classifier, "modules_to_save", {}).get("default", classifier)
+    head = "base_model.model.classifier."
     save_file(
-        {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu()},
+        {k[len(head) :]: v for k, v in weights.items() if k.startswith(head)},
         str(out / "head.safetensors"),
     )
     _head_json(run, out, features="mean pooling of the adapted encoder", base_model=base)
@@ -345,9 +345,11 @@ def model_card(
     else:
         lines.append("- not measured (the pretrained weights are unchanged, or it was turned off)")
     lines += ["", "## Load it", ""]
-    facts = {"dir": str(folder), "base": extra.get("local_base") or extra.get("base", "")}
-    facts.setdefault("max_length", extra.get("max_length", 256))
-    facts["max_length"] = extra.get("max_length", 256)
+    facts = {
+        "dir": str(folder),
+        "base": extra.get("local_base") or extra.get("base", ""),
+        "max_length": extra.get("max_length", 256),
+    }
     lines.append(LOADERS[form].format(**facts))
     if extra.get("base"):
         lines += ["", f"Base model: `{extra['base']}`."]
