@@ -59,3 +59,11 @@ def isolated_embedding_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("TLADVISOR_CACHE", None)
     else:
         os.environ["TLADVISOR_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def stored_runs(tmp_path_factory: pytest.TempPathFactory):
+    """A database holding one finished run, with its artefact, per strategy and modality."""
+    import stored_runs as built
+
+    return built.build(tmp_path_factory.mktemp("stored_runs"))

@@ -340,6 +340,24 @@ def test_oidc_shows_only_sign_in_until_the_provider_says_who_it_is(app):
 # -- a real server -----------------------------------------------------------------------------
 
 
+def _private_baseline(head: Path) -> None:
+    """A real TF-IDF baseline artefact (what a scratch run saves) that exports in a moment."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    head.parent.mkdir(parents=True)
+    save_file({"weight": torch.zeros(2, 1), "bias": torch.zeros(2)}, str(head))
+    tfidf = {
+        "vocabulary": {"private": 0},
+        "idf": [1.0],
+        "ngram_range": [1, 2],
+        "sublinear_tf": True,
+    }
+    (head.parent / "tfidf.json").write_text(json.dumps(tfidf))
+
+
 @pytest.fixture(scope="module")
 def locked_server(tmp_path_factory, chromium_path):
     """A password-protected dashboard on a store with a failed run and, newest, a finished one
@@ -352,9 +370,8 @@ def locked_server(tmp_path_factory, chromium_path):
 
     tmp = tmp_path_factory.mktemp("locked")
     db = tmp / "runs.duckdb"
-    head = tmp / "artifacts" / "head"
-    head.mkdir(parents=True)
-    (head / "head.json").write_text('{"weights": "PRIVATE-HEAD"}')
+    head = tmp / "artifacts" / "run" / "head.safetensors"
+    _private_baseline(head)
     with Store(db) as store:
         store.upsert_dataset("fp-deep", "private-data", "text", 4, {"a": 2, "b": 2}, "test")
         failed = store.create_run(
@@ -363,13 +380,13 @@ def locked_server(tmp_path_factory, chromium_path):
         )  # fmt: skip
         store.fail_run(failed, "PRIVATE-ERROR-TEXT")
         done = store.create_run(
-            user="ada", dataset_fingerprint="fp-deep", strategy="feature_extraction",
-            model="minilm", config={}, seed=0,
+            user="ada", dataset_fingerprint="fp-deep", strategy="scratch",
+            model="tfidf", config={}, seed=0,
         )  # fmt: skip
         store.start_run(done, device="cpu", precision="fp32")
         store.finish_run(
             done, metrics=[("accuracy", 0.75, "test"), ("seconds", 2.0, "")], backend="test",
-            details={"artifact_path": str(head), "train_per_class": 2},
+            details={"artifact_path": str(head), "train_per_class": 2, "classes": ["a", "b"]},
         )  # fmt: skip
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -444,7 +461,9 @@ def test_a_signed_out_client_cannot_fetch_an_export(locked_server, browser):
     assert done in Path(got.value.path()).read_text()  # the signed-in session gets the file
     nav.get_by_text("Run detail", exact=True).click()
     with page.expect_download(timeout=30_000) as got:
-        page.get_by_role("button", name="Download the trained head / adapter (ZIP)").click()
+        page.get_by_role(
+            "button", name="Download the model (ZIP that loads without tladvisor)"
+        ).click()
     exports["zip"] = got.value.url
     assert all("/media/" in u for u in exports.values()), exports
 
@@ -460,7 +479,9 @@ def test_a_signed_out_client_cannot_fetch_an_export(locked_server, browser):
         if set(statuses.values()) == {404} or time.monotonic() > deadline:
             break
         time.sleep(1)
-    page.get_by_role("button", name="Download the trained head / adapter (ZIP)").wait_for()
+    page.get_by_role(
+        "button", name="Download the model (ZIP that loads without tladvisor)"
+    ).wait_for()
     context.close()
     assert statuses == {"csv": 404, "zip": 404}
 

@@ -174,6 +174,8 @@ def test_a_teammate_profiles_advises_runs_and_compares(server, small_csv, browse
     page.wait_for_function("document.querySelectorAll('.vega-embed').length >= 4")
     page.set_viewport_size({"width": 1400, "height": 2600})  # the main area scrolls inside
     _shot(page, "06_compare")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    _download_the_model_and_predictions(page, small_csv)
     ada.close()
 
     bob = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -193,6 +195,39 @@ def test_a_teammate_profiles_advises_runs_and_compares(server, small_csv, browse
     page.set_viewport_size({"width": 1400, "height": 1800})
     _shot(page, "07_teammate_sees_run")
     bob.close()
+
+
+def _download_the_model_and_predictions(page, small_csv: Path) -> None:
+    """Ada takes her run away: the model as a ZIP that loads elsewhere, then predictions on a
+    file, made in the job queue, as a CSV with one row per input row."""
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    _nav(page, "Run detail")
+    button = page.get_by_role(
+        "button", name="Download the model (ZIP that loads without tladvisor)"
+    )
+    button.wait_for(timeout=30_000)
+    with page.expect_download(timeout=RUN_TIMEOUT_MS) as got:
+        button.click()
+    names = set(zipfile.ZipFile(got.value.path()).namelist())
+    assert {"README.md", "head.safetensors", "head.json", "modules.json"} <= names, names
+
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(small_csv))
+    page.get_by_role("button", name="Predict", exact=True).click()
+    csv_button = page.get_by_role("button", name="Download the predictions (CSV)")
+    csv_button.wait_for(timeout=RUN_TIMEOUT_MS)
+    page.get_by_text("120 rows predicted; accuracy on the file's labels").wait_for()
+    _shot(page, "06b_predictions")
+    with page.expect_download(timeout=30_000) as got:
+        csv_button.click()
+    table = pd.read_csv(io.BytesIO(Path(got.value.path()).read_bytes()))
+    given = pd.read_csv(small_csv)
+    assert table["review"].tolist() == given["review"].tolist()
+    assert set(table["prediction"]) <= {"positive", "negative"}
+    assert {"p_negative", "p_positive"} <= set(table.columns)
 
 
 # -- user strings are text, never markup ---------------------------------------------------------

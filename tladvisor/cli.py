@@ -1,4 +1,5 @@
-"""The headless interface: ``tladvisor advise | run | score | runs | import | check | models | serve``.
+"""The headless interface: ``tladvisor advise | run | predict | export | score | runs | import |
+check | models | serve``.
 
 Every command has ``--help``; ``--json`` prints one JSON object (or list) on stdout and nothing else.
 Bad input, and a database file that cannot be used, exit with status 2 and a one-paragraph message
@@ -173,23 +174,37 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Merge a teammate's (or a benchmark's) database file into this one."""
+    from tladvisor import artifacts
+
     store = _open_store(args)
     added = {"runs_added": 0, "runs_present": 0, "runs_active": 0, "datasets_added": 0}
+    copied, missing = [], []
     for source in args.files:
         try:
-            summary = store.import_runs(source)
+            summary, files = artifacts.import_runs(
+                store, source, artifacts.default_root(store.path)
+            )
         except FileNotFoundError as exc:
             raise CliError(str(exc)) from exc
         for key in added:
             added[key] += getattr(summary, key)
+        copied += files.copied
+        missing += files.missing
         if not args.json:
             print(
                 f"{source}: {summary.runs_added} runs added, {summary.runs_present} already "
                 f"here, {summary.runs_active} still running there (skipped); "
-                f"{summary.datasets_added} data sets added"
+                f"{summary.datasets_added} data sets added; {files.summary()}"
             )
     if args.json:
-        _print_json({**added, "db": str(store.path)})
+        _print_json(
+            {
+                **added,
+                "artifacts_copied": copied,
+                "artifacts_missing": missing,
+                "db": str(store.path),
+            }
+        )
     return 0
 
 
@@ -236,6 +251,63 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cmd += ["--server.maxUploadSize", os.environ["TLADVISOR_MAX_UPLOAD_MB"]]
     print(f"tladvisor dashboard on http://{args.host}:{args.port}", file=sys.stderr)
     return subprocess.call(cmd, env=env)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Label a file with a stored run; prints accuracy when the file has labels."""
+    from tladvisor.data.unlabelled import load_unlabelled
+    from tladvisor.predict import load_run, predict
+
+    store = _open_store(args)
+    run = load_run(store, args.run_id)
+    path = Path(args.data)
+    if not path.exists():
+        raise CliError(f"no such file or folder: {args.data}")
+    if args.images and not Path(args.images).exists():
+        raise CliError(f"no such file or folder: {args.images}")
+    rows = load_unlabelled(
+        path,
+        run.modality,
+        images=args.images,
+        text_col=args.text_col,
+        image_col=args.image_col,
+        label_col=args.label_col,
+    )
+    result = predict(store, run.run_id, rows, device=args.device)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(result.to_csv())
+    summary = {
+        "run_id": run.run_id,
+        "rows": len(rows),
+        "output": str(out),
+        "accuracy": result.accuracy,
+        "notes": result.notes,
+    }
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"{len(rows)} predictions by run {run.run_id} ({run.strategy}) written to {out}")
+    if result.accuracy is not None:
+        print(f"  accuracy on the file's labels: {result.accuracy:.4f}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a stored run as a folder that loads without tladvisor."""
+    from tladvisor.export import export_run
+    from tladvisor.predict import load_run
+
+    store = _open_store(args)
+    run = load_run(store, args.run_id)
+    folder = export_run(store, run, Path(args.dir), command=" ".join(["tladvisor", *sys.argv[1:]]))
+    if args.json:
+        _print_json({"run_id": run.run_id, "folder": str(folder)})
+    else:
+        print(f"run {run.run_id} ({run.strategy}) exported to {folder}; see its README.md")
+    return 0
 
 
 def _profile_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -362,7 +434,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     estimate = _run_estimate(ds, strategy, overrides, args.device)
     store = _open_store(args)
     progress = _tqdm_progress(args.json)
-    artifacts = Path(os.environ.get("TLADVISOR_ARTIFACTS", Path(store.path).parent / "artifacts"))
+    from tladvisor.artifacts import default_root
+
+    artifacts = default_root(store.path)
     report = execute(
         store,
         ds,
@@ -566,6 +640,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
+
+    p = command(
+        "predict",
+        help="label a file with a stored run: one row per input row with the prediction and "
+        "each class's probability; prints accuracy when the file has a label column",
+    )
+    p.add_argument("run_id", help="the run's id (or the 8 characters the dashboard shows)")
+    p.add_argument(
+        "data", help="CSV with a text column (text runs); ZIP or folder of images (image runs)"
+    )
+    p.add_argument("-o", "--output", required=True, help="CSV file to write")
+    p.add_argument("--images", help="folder or ZIP with the images a CSV names")
+    p.add_argument("--text-col", help="text column (default: 'text' or the like)")
+    p.add_argument("--image-col", help="image file-name column of a CSV")
+    p.add_argument("--label-col", help="label column to score against (default: 'label' if any)")
+    p.add_argument("--device", help="cpu, cuda or auto (default)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = command(
+        "export",
+        help="write a stored run as a folder that loads without tladvisor (sentence-transformers, "
+        "transformers, peft or safetensors) with a README.md model card",
+    )
+    p.add_argument("run_id", help="the run's id (or the 8 characters the dashboard shows)")
+    p.add_argument("dir", help="folder to create (it must not exist, or be empty)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
 
     p = command("score", help="rank models for a data set by transferability, no training")
     _add_data_args(p, required=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ class JobState:
     started: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     report: RunReport | None = None
+    result: Any = None  # what a task (``submit_task``) returned, e.g. a predictions file
 
 
 @dataclass
@@ -42,13 +44,21 @@ class _Job:
     device: str | None
 
 
+@dataclass
+class _Task:
+    """Work that is not a run but shares the device, e.g. predicting with a stored run."""
+
+    state: JobState
+    work: Any  # work(progress, should_stop) -> result
+
+
 class JobQueue:
     """A FIFO of runs served by one worker thread (one run at a time on the device)."""
 
     def __init__(self, store: Any, *, artifact_root: Path | None = None) -> None:
         self.store = store
         self.artifact_root = artifact_root
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.Queue[_Job | _Task | None] = queue.Queue()
         self._states: dict[str, JobState] = {}
         self._lock = threading.Lock()
         self._worker = threading.Thread(target=self._serve, name="tladvisor-runs", daemon=True)
@@ -72,6 +82,16 @@ class JobQueue:
             self._states[run_id] = state
         self._queue.put(_Job(state, dataset, strategy, config, device))
         return run_id
+
+    def submit_task(self, name: str, work: Any, *, user: str) -> str:
+        """Queue ``work(progress, should_stop)`` behind the runs; returns the task's id. Its
+        result lands in ``state(id).result``; an exception fails it with its message."""
+        task_id = f"task-{uuid.uuid4().hex}"
+        state = JobState(run_id=task_id, user=user, strategy=name)
+        with self._lock:
+            self._states[task_id] = state
+        self._queue.put(_Task(state, work))
+        return task_id
 
     def state(self, run_id: str) -> JobState | None:
         with self._lock:
@@ -109,6 +129,9 @@ class JobQueue:
             job = self._queue.get()
             if job is None:
                 return
+            if isinstance(job, _Task):
+                self._run_task(job)
+                continue
             state = job.state
             if state.cancel.is_set():
                 state.status = "cancelled"
@@ -139,3 +162,18 @@ class JobQueue:
             state.status = report.status
             state.message = report.error or "done"
             state.fraction = 1.0
+
+    def _run_task(self, task: _Task) -> None:
+        state = task.state
+        state.status, state.started, state.message = "running", time.time(), "starting"
+
+        def progress(fraction: float, message: str) -> None:
+            state.fraction, state.message = max(0.0, min(1.0, fraction)), message
+
+        try:
+            state.result = task.work(progress, state.cancel.is_set)
+        except Exception as exc:  # the task's own errors are worded for the user
+            state.status, state.message = "failed", str(exc)
+        else:
+            state.status, state.message = "done", "done"
+        state.fraction = 1.0

@@ -438,6 +438,23 @@ class Store:
             " WHERE coalesce(details->>'artifact_path', '') <> '' ORDER BY created_at, id"
         ).fetchall()
 
+    def run_ids_starting(self, prefix: str) -> list[str]:
+        """Ids of the runs whose id starts with ``prefix`` (the dashboard shows 8 characters)."""
+        rows = (
+            self._cursor()
+            .execute("SELECT id FROM runs WHERE starts_with(id, ?) ORDER BY id", [prefix])
+            .fetchall()
+        )
+        return [run_id for (run_id,) in rows]
+
+    def set_artifact_path(self, run_id: str, path: str | None) -> None:
+        """Record where a run's artefact now is (copied on import), or that it has none."""
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE runs SET details = json_merge_patch(coalesce(details, '{}'), ?) WHERE id = ?",
+                [_dumps({"artifact_path": path}), run_id],
+            )
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             raise RuntimeError(f"{self!r} is closed; open a new Store to use {self.path}")

@@ -12,8 +12,6 @@ import dataclasses
 import io
 import json
 import re
-import zipfile
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -113,9 +111,10 @@ def get_store(path: str) -> Store:
 @st.cache_resource(show_spinner=False)
 def get_queue(path: str) -> Any:
     """The job queue every session submits to; trained heads and adapters go beside the file."""
+    from tladvisor.artifacts import default_root
     from tladvisor.jobs import JobQueue
 
-    return JobQueue(get_store(path), artifact_root=Path(path).resolve().parent / "artifacts")
+    return JobQueue(get_store(path), artifact_root=default_root(path))
 
 
 def store() -> Store:
@@ -264,17 +263,6 @@ def csv_bytes(runs: pd.DataFrame) -> bytes:
 def parquet_bytes(runs: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     flat_table(runs).to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def zip_folder(folder: str | Path) -> bytes:
-    """A ZIP of every file under ``folder``, paths relative to it."""
-    root = Path(folder)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(root.rglob("*")):
-            if file.is_file():
-                archive.write(file, file.relative_to(root).as_posix())
     return buffer.getvalue()
 
 

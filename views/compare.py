@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tladvisor import advice_check, charts, downloads, ui_state
+from tladvisor import advice_check, artifacts, charts, downloads, ui_state
 
 ui_state.page_setup()
 
@@ -48,9 +48,11 @@ if runs.empty:
     st.info("No run matches these filters. Clear a filter above, or untick 'Done only'.")
     st.stop()
 done = runs[runs["status"] == "done"]
+used, holding = artifacts.disk_used(ui_state.store())
 st.caption(
     f"{len(runs)} run(s) by {runs['user_name'].nunique()} person(s) on "
-    f"{runs['dataset_name'].nunique()} data set(s); {len(done)} finished."
+    f"{runs['dataset_name'].nunique()} data set(s); {len(done)} finished. Saved models take "
+    f"{used / 2**20:,.1f} MB on disk ({holding} run(s)); deleting a run deletes its files."
 )
 
 

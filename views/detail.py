@@ -1,4 +1,5 @@
-"""Run detail page: everything recorded about one run, its artifact download, and delete.
+"""Run detail page: everything recorded about one run, its model as a download that loads
+elsewhere, predictions on a new file (queued behind the runs), and delete.
 
 The run comes from the URL (``?run=ID``) or the picker, so a link to a run can be shared. Only the
 teammate who ran it can delete it; for anyone else the button is disabled and says why.
@@ -6,14 +7,41 @@ teammate who ran it can delete it; for anyone else the button is disabled and sa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
-from tladvisor import charts, downloads, ui_state
+from tladvisor import artifacts, charts, downloads, export, predict, ui_state
+from tladvisor.data import DataError
+from tladvisor.data.unlabelled import load_unlabelled
+from tladvisor.strategies.base import MissingArtifact
 
 ui_state.page_setup()
+
+
+@st.fragment(run_every=1.0)
+def show_prediction(task_id: str, file_name: str) -> None:
+    """The queued prediction's progress, then its file (refreshed each second until it ends)."""
+    state = ui_state.job_queue().state(task_id)
+    if state is None:
+        return
+    if state.status in ("queued", "running"):
+        st.progress(state.fraction, text=f"Predicting {ui_state.plain(file_name)}: {state.message}")
+    elif state.status == "failed":
+        st.error(f"Prediction failed: {ui_state.plain(state.message)}")
+    else:
+        result = state.result
+        said = f"{len(result.ids)} rows predicted"
+        if result.accuracy is not None:
+            said += f"; accuracy on the file's labels {result.accuracy:.3f}"
+        st.success(said)
+        for note in result.notes:
+            st.caption(ui_state.plain(note))
+        st.download_button(
+            "Download the predictions (CSV)", downloads.on_click(result.to_csv),
+            f"predictions_{task_id[5:13]}.csv", "text/csv", key="detail_predictions",
+            on_click="ignore",
+        )  # fmt: skip
+
 
 st.title("Run detail")
 path = ui_state.db_path()
@@ -113,20 +141,44 @@ if notes:
 with st.expander("Timeline"):
     st.dataframe(ui_state.get_events(path, run_id), hide_index=True, key="detail_events")
 
-st.subheader("Artifact and housekeeping")
-artifact = details.get("artifact_path")
-folder = Path(artifact) if artifact else None
-if folder is not None and folder.is_file():
-    folder = folder.parent
-if folder is not None and folder.is_dir():
+st.subheader("Use this model")
+try:
+    stored = predict.load_run(ui_state.store(), run_id)
+    stored.check_artifact()
+except (predict.PredictError, MissingArtifact) as exc:
+    stored = None
+    st.caption(f"This run cannot predict or be exported: {ui_state.plain(exc)}")
+if stored is not None:
     st.download_button(
-        "Download the trained head / adapter (ZIP)",
-        downloads.on_click(lambda: ui_state.zip_folder(folder)),
+        "Download the model (ZIP that loads without tladvisor)",
+        downloads.on_click(lambda: export.export_zip(ui_state.store(), run_id)),
         f"tladvisor_{run_id[:8]}_{run['strategy']}.zip", "application/zip", key="detail_download",
         on_click="ignore",
     )  # fmt: skip
-else:
-    st.caption("This run saved no head or adapter (training-free runs have none).")
+    st.caption(
+        "sentence-transformers, peft or safetensors files with a README.md model card: the data "
+        "set, metrics, forgetting and the code that loads them."
+    )
+    kind = "a CSV with a text column" if stored.modality == "text" else "a ZIP of images"
+    upload = st.file_uploader(
+        f"Predict on a new file: {kind} (a label column, or class folders, adds accuracy)",
+        type=["csv", "tsv", "txt"] if stored.modality == "text" else ["zip"],
+        key="detail_predict_file",
+    )
+    if upload is not None and st.button("Predict", key="detail_predict"):
+        try:
+            rows = load_unlabelled(upload, stored.modality)
+        except DataError as exc:
+            st.error(ui_state.plain(exc))
+        else:
+            task = ui_state.job_queue().submit_task(
+                "predict", predict.prediction_task(ui_state.store(), run_id, rows),
+                user=ui_state.current_user() or "anonymous",
+            )  # fmt: skip
+            st.session_state.detail_predict_task = (run_id, task, upload.name)
+    pending = st.session_state.get("detail_predict_task")
+    if pending and pending[0] == run_id:
+        show_prediction(pending[1], pending[2])
 
 user = ui_state.current_user()
 owner = run["user_name"]
@@ -141,7 +193,7 @@ else:
     why = f"Say who you are in the sidebar; only {ui_state.plain(owner)} can delete this run."
 if st.button("Delete run", key="detail_delete", disabled=user != owner, help=why):
     try:
-        ui_state.store().delete_run(run_id, user=user)
+        artifacts.delete_run(ui_state.store(), run_id, user=user)
     except (PermissionError, LookupError, RuntimeError) as exc:
         st.error(ui_state.plain(exc))
     else:

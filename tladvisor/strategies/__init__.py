@@ -21,6 +21,9 @@ class StrategySpec:
     config_cls: type  # a StrategyConfig subclass
     run: Callable  # run(config, data: TaskData, ctx: RunContext) -> Outcome
     modalities: tuple[str, ...]  # ("text",), ("image",) or both
+    # predict(run: StoredRun, items: list, ctx: RunContext) -> (n, n_classes) probabilities,
+    # from what ``run`` saved: the strategy that writes an artefact is the one that reads it.
+    predict: Callable | None = None
 
     def supports(self, modality: str) -> bool:
         return modality in self.modalities
@@ -42,12 +45,16 @@ _MODULES = {
 
 
 def register(
-    strategy: Strategy, config_cls: type, run: Callable, modalities: tuple[str, ...]
+    strategy: Strategy,
+    config_cls: type,
+    run: Callable,
+    modalities: tuple[str, ...],
+    predict: Callable | None = None,
 ) -> None:
     """Called once by each strategy module at import; a second registration is a bug."""
     if strategy in _REGISTRY:
         raise ValueError(f"strategy {strategy.value!r} is already registered")
-    _REGISTRY[strategy] = StrategySpec(strategy, config_cls, run, modalities)
+    _REGISTRY[strategy] = StrategySpec(strategy, config_cls, run, modalities, predict)
 
 
 def get(strategy: Strategy | str) -> StrategySpec:

@@ -108,3 +108,54 @@ class Outcome:
     def from_proba(cls, proba: np.ndarray, **fields: Any) -> Outcome:
         """An outcome whose predictions are the most probable class of each row of ``proba``."""
         return cls(test_pred=proba.argmax(axis=1), test_proba=proba, **fields)
+
+
+class MissingArtifact(Exception):
+    """A finished run whose saved head, adapter, weights or prompt cannot be used to predict."""
+
+
+@dataclass
+class StoredRun:
+    """What predicting with (or exporting) a finished run needs: its settings and what it saved.
+
+    Built by ``tladvisor.predict.load_run`` from the store; a strategy's ``predict`` reads
+    ``artifact`` (the path the run recorded) and never the database.
+    """
+
+    run_id: str
+    strategy: str
+    config: StrategyConfig
+    model: str
+    modality: str
+    classes: list[str]
+    artifact: Path | None  # file or folder the run saved; None for zero-shot
+
+    def check_artifact(self) -> None:
+        """``MissingArtifact`` unless what the run saved is on disk (zero-shot saves nothing)."""
+        if self.strategy == "zero_shot":
+            return
+        if self.artifact is None:
+            self.artifact_file("")  # says the run saved nothing
+        if not self.artifact.exists():
+            raise MissingArtifact(
+                f"run {self.run_id} ({self.strategy}) recorded its artefact at {self.artifact}, "
+                "but it is not there (deleted or moved). Run it again, or restore the artefacts "
+                "folder beside the database."
+            )
+
+    def artifact_file(self, name: str) -> Path:
+        """``name`` inside the run's artefact folder, or ``MissingArtifact`` saying why not."""
+        if self.artifact is None:
+            raise MissingArtifact(
+                f"run {self.run_id} ({self.strategy}) saved nothing to predict with: it ran before "
+                "runs kept their weights and prompts. Run it again to get a run that can predict."
+            )
+        folder = self.artifact if self.artifact.is_dir() else self.artifact.parent
+        path = folder / name
+        if not path.exists():
+            raise MissingArtifact(
+                f"run {self.run_id} ({self.strategy}) recorded its artefact at {folder}, but "
+                f"{path.name} is not there (deleted or moved). Run it again, or restore the "
+                "artefacts folder beside the database."
+            )
+        return path

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 from tladvisor import catalog
 from tladvisor.data import TaskData
 from tladvisor.strategies import register
-from tladvisor.strategies.base import Outcome, RunContext, StrategyConfig
+from tladvisor.strategies.base import Outcome, RunContext, StoredRun, StrategyConfig
 from tladvisor.strategies.names import Strategy
 
 # Stronger to weaker regularisation; on a few hundred examples the best C varies by 100x between
@@ -221,7 +222,7 @@ def run(config: FeatureExtractionConfig, data: TaskData, ctx: RunContext) -> Out
         notes=notes,
     )
     if ctx.artifact_dir is not None:
-        outcome.artifact_path = _save_head(probe, name, data, ctx)
+        outcome.artifact_path = _save_head(probe, name, data, ctx, chunked)
     ctx.progress(0.95, "linear probe done")
     return outcome
 
@@ -273,7 +274,9 @@ def _chunking(
     return False, [f"{said} and were truncated to their openings ({why})"]
 
 
-def _save_head(probe: LinearProbe, name: str, data: TaskData, ctx: RunContext) -> str:
+def _save_head(
+    probe: LinearProbe, name: str, data: TaskData, ctx: RunContext, chunked: bool
+) -> str:
     import json
 
     import torch
@@ -281,10 +284,48 @@ def _save_head(probe: LinearProbe, name: str, data: TaskData, ctx: RunContext) -
 
     path = ctx.artifact_dir / "head.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"model": name, "classes": data.classes, "strategy": Strategy.FEATURE_EXTRACTION.value}
+    meta = {
+        "model": name,
+        "classes": data.classes,
+        "strategy": Strategy.FEATURE_EXTRACTION.value,
+        "chunked": chunked,  # prediction must embed new texts the way the head was fitted
+        "features": "L2-normalised mean-pooled sentence embeddings"
+        if data.modality == "text"
+        else "pooled image features",
+    }
     tensors = {"weight": torch.from_numpy(probe.weight), "bias": torch.from_numpy(probe.bias)}
     save_file(tensors, str(path), metadata={k: json.dumps(v) for k, v in meta.items()})
     return str(path)
 
 
-register(Strategy.FEATURE_EXTRACTION, FeatureExtractionConfig, run, ("text", "image"))
+def load_head(path: Path) -> tuple[LinearProbe, dict[str, Any]]:
+    """The probe and the metadata ``_save_head`` wrote."""
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+        probe = LinearProbe(f.get_tensor("weight"), f.get_tensor("bias"), float("nan"), 0.0)
+    return probe, meta
+
+
+def predict(run: StoredRun, items: list, ctx: RunContext) -> np.ndarray:
+    """Class probabilities of ``items`` from the frozen encoder and the saved head."""
+    from tladvisor import embeddings
+    from tladvisor.data import Dataset
+
+    probe, meta = load_head(run.artifact_file("head.safetensors"))
+    unlabelled = Dataset("to predict", run.modality, list(items), ["?"] * len(items), "")
+    chunked = bool(meta.get("chunked", False))  # heads saved before chunking was recorded: off
+    feats = embeddings.compute(unlabelled, run.model, device=ctx.device, chunked=chunked)
+    return probe.proba(feats.features)
+
+
+register(
+    Strategy.FEATURE_EXTRACTION,
+    FeatureExtractionConfig,
+    run,
+    ("text", "image"),
+    predict=predict,
+)

@@ -32,6 +32,7 @@ from tladvisor.strategies.training import (
     load_wrapper,
     measure_forgetting,
     predict_proba,
+    predict_saved,
     prepare,
     save_weights,
     set_trainable,
@@ -215,6 +216,7 @@ def _backend(
     )
 
 
-register(Strategy.PARTIAL_FINETUNE, PartialFinetuneConfig, run_partial, ("text", "image"))
-register(Strategy.FULL_FINETUNE, FullFinetuneConfig, run_full, ("text", "image"))
-register(Strategy.LP_FT, LPFTConfig, run_lp_ft, ("text", "image"))
+BOTH = ("text", "image")
+register(Strategy.PARTIAL_FINETUNE, PartialFinetuneConfig, run_partial, BOTH, predict_saved)
+register(Strategy.FULL_FINETUNE, FullFinetuneConfig, run_full, BOTH, predict_saved)
+register(Strategy.LP_FT, LPFTConfig, run_lp_ft, BOTH, predict_saved)

@@ -18,14 +18,16 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
+import numpy as np
 from torch import nn
 
 from tladvisor.data import TaskData
 from tladvisor.strategies import register
-from tladvisor.strategies.base import Outcome, RunContext
+from tladvisor.strategies.base import Outcome, RunContext, StoredRun
 from tladvisor.strategies.names import Strategy
 from tladvisor.strategies.training import (
     Classifier,
+    Inputs,
     TrainingConfig,
     Wrapper,
     build_classifier,
@@ -168,4 +170,24 @@ def run(config: LoraStrategyConfig, data: TaskData, ctx: RunContext) -> Outcome:
     return outcome
 
 
-register(Strategy.LORA, LoraStrategyConfig, run, ("text", "image"))
+def load_adapted(run: StoredRun, ctx: RunContext) -> tuple[nn.Module, Wrapper]:
+    """The run's classifier with its saved adapter and head (peft ``PeftModel``), in eval mode."""
+    from peft import PeftModel
+
+    from tladvisor import catalog
+
+    folder = run.artifact_file("adapter_config.json").parent
+    wrapper = catalog.load(run.model, device=ctx.device)
+    base = build_classifier(wrapper, len(run.classes), run.config.seed)
+    if base.modality == "image":
+        plain_pointwise_convs(base)
+    return PeftModel.from_pretrained(base, str(folder)).eval(), wrapper
+
+
+def predict(run: StoredRun, items: list, ctx: RunContext) -> np.ndarray:
+    """Class probabilities of ``items`` under the run's adapter and head."""
+    model, wrapper = load_adapted(run, ctx)
+    return predict_proba(model, Inputs(wrapper, items, run.config.image_size), ctx)
+
+
+register(Strategy.LORA, LoraStrategyConfig, run, ("text", "image"), predict)

@@ -32,7 +32,7 @@ import numpy as np
 
 from tladvisor.data import TaskData
 from tladvisor.strategies import Strategy, register
-from tladvisor.strategies.base import Outcome, RunContext, StrategyConfig
+from tladvisor.strategies.base import Outcome, RunContext, StoredRun, StrategyConfig
 
 DEFAULT_LM = "smollm2"
 CONTENT_FREE = ("N/A", "", "[MASK]")  # Zhao et al. 2021, section 5: the three content-free inputs
@@ -541,7 +541,7 @@ def run(config: PromptingConfig, data: TaskData, ctx: RunContext) -> Outcome:
             f"{n_val_cut + n_test_cut} validation/test texts cut to {config.max_query_chars} characters"
         )
     ctx.progress(1.0, "done")
-    return Outcome.from_proba(
+    outcome = Outcome.from_proba(
         test_proba,
         model=(f"endpoint:{config.llm_model}" if config.llm_url else (config.model or DEFAULT_LM)),
         backend=f"{scorer.description}, {config.shots}-shot, calibration={config.calibration}",
@@ -550,6 +550,60 @@ def run(config: PromptingConfig, data: TaskData, ctx: RunContext) -> Outcome:
         extra_metrics=metrics,
         notes=notes,
     )
+    if ctx.artifact_dir is not None:
+        outcome.artifact_path = save_prompt(ctx.artifact_dir, classes, words, demos, bias, config)
+    return outcome
 
 
-register(Strategy.PROMPTING, PromptingConfig, run, ("text",))
+PROMPT_FILE = "prompt.json"
+
+
+def save_prompt(
+    folder: Any,
+    classes: list[str],
+    words: list[str],
+    demos: list[tuple[str, str]],
+    bias: np.ndarray,
+    config: PromptingConfig,
+) -> str:
+    """Everything a prediction needs that is not in the config: the demonstrations drawn from
+    the training split and the calibration bias (fitted, for calibration='val')."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PROMPT_FILE
+    saved = {
+        "classes": classes,
+        "label_words": words,
+        "demonstrations": [list(d) for d in demos],
+        "bias": [float(b) for b in bias],
+        "calibration": config.calibration,
+        "max_query_chars": config.max_query_chars,
+        "instruction": build_prompts([""], words, demos, config.max_query_chars)[0][0][0][
+            "content"
+        ],
+    }
+    path.write_text(json.dumps(saved, indent=1), encoding="utf-8")
+    return str(path)
+
+
+def predict(run: StoredRun, items: list, ctx: RunContext) -> np.ndarray:
+    """Class probabilities of ``items``: the stored prompt scored by the LM, then calibrated
+    with the stored bias."""
+    import json
+
+    saved = json.loads(run.artifact_file(PROMPT_FILE).read_text(encoding="utf-8"))
+    demos = [tuple(d) for d in saved["demonstrations"]]
+    words = saved["label_words"]
+    prompts, _ = build_prompts(list(items), words, demos, saved["max_query_chars"])
+    scorer = make_scorer(run.config, ctx.device)
+
+    def on_batch(done: int, total: int) -> None:
+        ctx.check_cancel()
+        ctx.progress(done / max(total, 1), f"scored {done}/{total} prompts")
+
+    scores = scorer.score(prompts, words, on_batch)
+    return softmax(scores + np.asarray(saved["bias"]))
+
+
+register(Strategy.PROMPTING, PromptingConfig, run, ("text",), predict)

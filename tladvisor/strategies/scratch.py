@@ -13,6 +13,7 @@ to show what the pretrained weights themselves are worth.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from tladvisor import catalog
 from tladvisor.data import TaskData
 from tladvisor.strategies import register
-from tladvisor.strategies.base import Outcome, RunContext
+from tladvisor.strategies.base import Outcome, RunContext, StoredRun
 from tladvisor.strategies.feature_extraction import C_VALUES, fit_linear_probe
 from tladvisor.strategies.names import Strategy
 from tladvisor.strategies.training import (
@@ -29,7 +30,9 @@ from tladvisor.strategies.training import (
     fit,
     load_wrapper,
     predict_proba,
+    predict_saved,
     prepare,
+    save_weights,
     train_rows,
     used_param_count,
 )
@@ -74,7 +77,9 @@ def _run_linear(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outco
     train = [items[i] for i in rows]
     val, test = data.items("val"), data.items("test")
     ctx.progress(0.1, "building the no-transfer features")
-    x_train, (x_val, x_test) = no_transfer_features(data.modality, train, [val, test])
+    x_train, (x_val, x_test), vectorizer = no_transfer_features(
+        data.modality, train, [val, test], with_vectorizer=True
+    )
     if data.modality == "text":
         model, backend = (
             "tfidf",
@@ -99,7 +104,7 @@ def _run_linear(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outco
     proba = probe.proba(x_test)
     params = probe.weight.size + probe.bias.size
     ctx.progress(0.95, "baseline done")
-    return Outcome.from_proba(
+    outcome = Outcome.from_proba(
         proba,
         model=model,
         backend=f"{backend}, C={probe.c:g} chosen on validation",
@@ -108,17 +113,80 @@ def _run_linear(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outco
         extra_metrics={"val_accuracy": probe.val_accuracy},
         notes=probe.notes,
     )
+    if ctx.artifact_dir is not None:
+        outcome.artifact_path = _save_linear(probe, vectorizer, data, ctx)
+    return outcome
 
 
-def no_transfer_features(modality: str, train: list, others: list[list]) -> tuple[Any, list[Any]]:
+def _save_linear(probe: Any, vectorizer: Any, data: TaskData, ctx: RunContext) -> str:
+    """The head as safetensors, the TF-IDF vocabulary and weights as JSON (no pickle)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    folder = ctx.artifact_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    if vectorizer is not None:
+        tfidf = {
+            "vocabulary": {term: int(i) for term, i in vectorizer.vocabulary_.items()},
+            "idf": vectorizer.idf_.tolist(),
+            "ngram_range": list(vectorizer.ngram_range),
+            "sublinear_tf": True,
+        }
+        (folder / "tfidf.json").write_text(json.dumps(tfidf), encoding="utf-8")
+    meta = {"classes": data.classes, "strategy": Strategy.SCRATCH.value, "features": data.modality}
+    tensors = {"weight": torch.from_numpy(probe.weight), "bias": torch.from_numpy(probe.bias)}
+    path = folder / "head.safetensors"
+    save_file(tensors, str(path), metadata={k: json.dumps(v) for k, v in meta.items()})
+    return str(path)
+
+
+def load_vectorizer(path: Path) -> Any:
+    """The fitted ``TfidfVectorizer`` that ``_save_linear`` wrote."""
+    import json
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    vectorizer = TfidfVectorizer(
+        ngram_range=tuple(saved["ngram_range"]),
+        sublinear_tf=saved["sublinear_tf"],
+        vocabulary=saved["vocabulary"],
+    )
+    vectorizer.idf_ = np.asarray(saved["idf"], dtype=np.float64)
+    return vectorizer
+
+
+def predict(run: StoredRun, items: list, ctx: RunContext) -> np.ndarray:
+    """Class probabilities of ``items``: the saved baseline, linear or network."""
+    from tladvisor.strategies.feature_extraction import load_head
+
+    if run.config.architecture == "same":
+        return predict_saved(run, items, ctx)
+    probe, _ = load_head(run.artifact_file("head.safetensors"))
+    if run.modality == "text":
+        x = load_vectorizer(run.artifact_file("tfidf.json")).transform(list(items))
+    else:
+        x = _pixels(list(items))
+    return probe.proba(x)
+
+
+def no_transfer_features(
+    modality: str, train: list, others: list[list], with_vectorizer: bool = False
+) -> tuple[Any, ...]:
     """Features that owe nothing to pre-training: TF-IDF word 1-2 grams (text; the vocabulary is
-    fitted on ``train`` only, so it never peeks at evaluation data) or raw 28x28 grey pixels."""
+    fitted on ``train`` only, so it never peeks at evaluation data) or raw 28x28 grey pixels.
+    ``with_vectorizer`` adds the fitted TF-IDF vectorizer (None for images) to the result."""
+    vectorizer = None
     if modality == "text":
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-        return vectorizer.fit_transform(train), [vectorizer.transform(o) for o in others]
-    return _pixels(train), [_pixels(o) for o in others]
+        x, rest = vectorizer.fit_transform(train), [vectorizer.transform(o) for o in others]
+    else:
+        x, rest = _pixels(train), [_pixels(o) for o in others]
+    return (x, rest, vectorizer) if with_vectorizer else (x, rest)
 
 
 def _pixels(images: list) -> np.ndarray:
@@ -152,7 +220,7 @@ def _run_same(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outcome
     total = used_param_count(model.backbone) + sum(p.numel() for p in model.classifier.parameters())
     spec = catalog.get_spec(name)
     ctx.progress(0.95, "baseline done")
-    return Outcome.from_proba(
+    outcome = Outcome.from_proba(
         proba,
         model=name,
         backend=f"{name} architecture, random init, all layers trained (no transfer, {spec.kind})",
@@ -161,6 +229,15 @@ def _run_same(config: ScratchConfig, data: TaskData, ctx: RunContext) -> Outcome
         extra_metrics=result.metrics(),
         notes=list(prepared.notes) + result.notes,
     )
+    if ctx.artifact_dir is not None:  # every weight, batch-norm statistics too: all were learnt
+        outcome.artifact_path = save_weights(
+            model,
+            result.trained_names,
+            ctx.artifact_dir / "model.safetensors",
+            {"strategy": Strategy.SCRATCH.value, "model": name, "classes": data.classes},
+            with_buffers=True,
+        )
+    return outcome
 
 
-register(Strategy.SCRATCH, ScratchConfig, run, ("text", "image"))
+register(Strategy.SCRATCH, ScratchConfig, run, ("text", "image"), predict)

@@ -26,7 +26,7 @@ from torch import nn
 from tladvisor import catalog
 from tladvisor.backbones import IMAGE_SIZE, ImageNetClassifier, TextEncoder, mean_pool
 from tladvisor.data import TaskData, _stratified_cap
-from tladvisor.strategies.base import RunContext, StrategyConfig
+from tladvisor.strategies.base import RunContext, StoredRun, StrategyConfig
 
 # Backbone learning rates of the top block: BERT-size encoders fine-tune well at 2e-5..1e-4
 # (Devlin et al. 2019); a mobile CNN tolerates about 1e-4 with its BatchNorm statistics frozen.
@@ -622,14 +622,49 @@ def _train_epoch(
 # ----------------------------------------------------------------------------- outputs
 
 
-def save_weights(model: nn.Module, names: set[str], path: Path, metadata: dict[str, Any]) -> str:
-    """Save the named parameters (the head and what training changed) as safetensors."""
+def save_weights(
+    model: nn.Module,
+    names: set[str],
+    path: Path,
+    metadata: dict[str, Any],
+    with_buffers: bool = False,
+) -> str:
+    """Save the named parameters (the head and what training changed) as safetensors;
+    ``with_buffers`` adds the batch-norm statistics (a network that learnt them, from scratch)."""
     from safetensors.torch import save_file
 
     state = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if n in names}
+    if with_buffers:
+        state.update({n: b.detach().cpu().contiguous() for n, b in model.named_buffers()})
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata={k: json.dumps(v) for k, v in metadata.items()})
     return str(path)
+
+
+def load_saved_classifier(run: StoredRun, ctx: RunContext) -> tuple[Classifier, Wrapper]:
+    """The run's classifier: the catalogue model with the changed weights ``save_weights`` kept."""
+    from safetensors.torch import load_file
+
+    from tladvisor.strategies.base import MissingArtifact
+
+    path = run.artifact_file("model.safetensors")
+    wrapper = catalog.load(run.model, device=ctx.device)
+    model = build_classifier(wrapper, len(run.classes), run.config.seed)
+    state = load_file(str(path), device="cpu")
+    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise MissingArtifact(
+            f"{path} holds weights {run.model} does not have ({', '.join(unexpected[:3])} ...): "
+            "the catalogue model changed since the run. Load the model it ran with, or run again."
+        )
+    return model, wrapper
+
+
+def predict_saved(run: StoredRun, items: list, ctx: RunContext) -> np.ndarray:
+    """Class probabilities of ``items`` under a fine-tuned (or from-scratch) run's weights."""
+    model, wrapper = load_saved_classifier(run, ctx)
+    image_size = getattr(run.config, "image_size", IMAGE_SIZE)
+    return predict_proba(model, Inputs(wrapper, items, image_size), ctx)
 
 
 def params_of(module: nn.Module) -> dict[str, torch.Tensor]:

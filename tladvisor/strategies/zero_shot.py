@@ -30,9 +30,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tladvisor.data import TaskData
+from tladvisor.data import Dataset, TaskData
 from tladvisor.strategies import Strategy, register
-from tladvisor.strategies.base import Outcome, RunContext, StrategyConfig
+from tladvisor.strategies.base import Outcome, RunContext, StoredRun, StrategyConfig
 
 # A subset of CLIP's 80 ImageNet prompt templates (openai/CLIP notebooks/Prompt_Engineering_for_
 # ImageNet.ipynb), kept varied in style (photo, drawing, blurry, close-up) so no single phrasing
@@ -230,35 +230,11 @@ def _params(module: object) -> int:
 
 
 def run(config: ZeroShotConfig, data: TaskData, ctx: RunContext) -> Outcome:
-    from tladvisor import catalog
-
     classes = data.classes
     check_descriptions(classes, config.class_descriptions)
-    texts = [class_text(c, config.class_descriptions) for c in classes]
-    notes = [
-        "class texts: " + "; ".join(f"{c} -> {t!r}" for c, t in zip(classes, texts, strict=True))
-    ]
-    name = config.model or (
-        DEFAULT_TEXT_ENCODER if data.modality == "text" else DEFAULT_IMAGE_MODEL
+    name, proba, backend, total, notes = _score(
+        config, classes, data.dataset, _val_test_rows(data), ctx
     )
-    spec = catalog.get_spec(name)
-    ctx.progress(0.0, f"loading {name}")
-    if data.modality == "text":
-        if spec.kind != catalog.TEXT_ENCODER:
-            raise ValueError(
-                f"zero-shot text classification needs a sentence encoder, but {name!r} is a "
-                f"{spec.kind}; use model={DEFAULT_TEXT_ENCODER!r} (or 'hf:/path/to/encoder')"
-            )
-        proba, backend, total = _text(config, data, ctx, name, texts, notes)
-    elif spec.kind == catalog.CLIP:
-        proba, backend, total = _clip(config, data, ctx, name, texts)
-    elif spec.kind == catalog.IMAGE_CLASSIFIER:
-        proba, backend, total = _conse(config, data, ctx, name, texts)
-    else:
-        raise ValueError(
-            f"zero-shot image classification needs a CLIP model ('clip:/path/to/folder') or an "
-            f"ImageNet classifier ({DEFAULT_IMAGE_MODEL!r}, ConSE); {name!r} is a {spec.kind}"
-        )
     n_val = len(data.split.val)
     val_proba, test_proba = proba[:n_val], proba[n_val:]
     metrics: dict[str, float] = {}
@@ -280,20 +256,76 @@ def run(config: ZeroShotConfig, data: TaskData, ctx: RunContext) -> Outcome:
     )
 
 
+def predict(run: StoredRun, items: list, ctx: RunContext) -> np.ndarray:
+    """Class probabilities of ``items`` from the run's settings (class texts, templates, scale):
+    zero-shot learns nothing, so the stored configuration is all there is to keep."""
+    unlabelled = Dataset("to predict", run.modality, list(items), ["?"] * len(items), "")
+    rows = np.arange(len(items))
+    return _score(run.config, run.classes, unlabelled, rows, ctx)[1]
+
+
+def _score(
+    config: ZeroShotConfig,
+    classes: list[str],
+    dataset: Dataset,
+    rows: np.ndarray,
+    ctx: RunContext,
+) -> tuple[str, np.ndarray, str, int, list[str]]:
+    """(model, (len(rows), C) probabilities, backend, parameters, notes) for ``dataset``'s ``rows``."""
+    from tladvisor import catalog
+
+    texts = [class_text(c, config.class_descriptions) for c in classes]
+    notes = [
+        "class texts: " + "; ".join(f"{c} -> {t!r}" for c, t in zip(classes, texts, strict=True))
+    ]
+    modality = dataset.modality
+    name = config.model or (DEFAULT_TEXT_ENCODER if modality == "text" else DEFAULT_IMAGE_MODEL)
+    spec = catalog.get_spec(name)
+    ctx.progress(0.0, f"loading {name}")
+    if modality == "text":
+        if spec.kind != catalog.TEXT_ENCODER:
+            raise ValueError(
+                f"zero-shot text classification needs a sentence encoder, but {name!r} is a "
+                f"{spec.kind}; use model={DEFAULT_TEXT_ENCODER!r} (or 'hf:/path/to/encoder')"
+            )
+        proba, backend, total = _text(config, classes, dataset, rows, ctx, name, texts, notes)
+    elif spec.kind == catalog.CLIP:
+        proba, backend, total = _clip(config, dataset, rows, ctx, name, texts)
+    elif spec.kind == catalog.IMAGE_CLASSIFIER:
+        proba, backend, total = _conse(config, dataset, rows, ctx, name, texts)
+    else:
+        raise ValueError(
+            f"zero-shot image classification needs a CLIP model ('clip:/path/to/folder') or an "
+            f"ImageNet classifier ({DEFAULT_IMAGE_MODEL!r}, ConSE); {name!r} is a {spec.kind}"
+        )
+    return name, proba, backend, total, notes
+
+
 def _val_test_rows(data: TaskData) -> np.ndarray:
     """Dataset positions of the validation then the test items (the rows zero-shot scores)."""
     return np.concatenate([data.split.val, data.split.test])
 
 
+def _features(dataset: Dataset, name: str, device: str) -> Any:
+    """Features of a stored data set from the cache, of new items (no fingerprint) computed now."""
+    from tladvisor import embeddings
+
+    if dataset.fingerprint:
+        return embeddings.encode(dataset, name, device=device)
+    return embeddings.compute(dataset, name, device=device)
+
+
 def _text(
     config: ZeroShotConfig,
-    data: TaskData,
+    classes: list[str],
+    dataset: Dataset,
+    rows: np.ndarray,
     ctx: RunContext,
     name: str,
     texts: list[str],
     notes: list[str],
 ) -> tuple[np.ndarray, str, int]:
-    from tladvisor import catalog, embeddings
+    from tladvisor import catalog
 
     encoder = catalog.load(name, device=ctx.device)
     described = set(config.class_descriptions or {})
@@ -302,59 +334,67 @@ def _text(
     protos = np.stack(
         [
             class_prototypes(encoder.encode, [t], ["{}"] if c in described else templates)[0]
-            for c, t in zip(data.classes, texts, strict=True)
+            for c, t in zip(classes, texts, strict=True)
         ]
     )
     ctx.check_cancel()
     ctx.progress(0.2, "embedding the texts")
-    feats = embeddings.encode(data.dataset, name, device=ctx.device).features
+    feats = _features(dataset, name, ctx.device).features
     ctx.check_cancel()
-    n_cut = encoder.n_truncated([data.dataset.items[i] for i in _val_test_rows(data)])
+    n_cut = encoder.n_truncated([dataset.items[i] for i in rows])
     if n_cut:
         notes.append(
             f"{n_cut} validation/test texts longer than {encoder.max_length} tokens were cut"
         )
-    proba = cosine_softmax(feats[_val_test_rows(data)], protos, config.logit_scale)
+    proba = cosine_softmax(feats[rows], protos, config.logit_scale)
     return proba, f"description similarity ({name})", _params(encoder.model)
 
 
 def _clip(
-    config: ZeroShotConfig, data: TaskData, ctx: RunContext, name: str, texts: list[str]
+    config: ZeroShotConfig,
+    dataset: Dataset,
+    rows: np.ndarray,
+    ctx: RunContext,
+    name: str,
+    texts: list[str],
 ) -> tuple[np.ndarray, str, int]:
-    from tladvisor import catalog, embeddings
+    from tladvisor import catalog
 
     clip = catalog.load(name, device=ctx.device)
     templates = list(config.templates or CLIP_TEMPLATES)
     protos = class_prototypes(clip.encode_texts, texts, templates)
     ctx.check_cancel()
     ctx.progress(0.2, "embedding the images")
-    feats = embeddings.encode(data.dataset, name, device=ctx.device).features
+    feats = _features(dataset, name, ctx.device).features
     ctx.check_cancel()
-    proba = cosine_softmax(feats[_val_test_rows(data)], protos, config.logit_scale)
+    proba = cosine_softmax(feats[rows], protos, config.logit_scale)
     backend = f"CLIP zero-shot ({clip.backend}, {len(templates)}-template ensemble)"
     return proba, backend, _params(clip.model)
 
 
 def _conse(
-    config: ZeroShotConfig, data: TaskData, ctx: RunContext, name: str, texts: list[str]
+    config: ZeroShotConfig,
+    dataset: Dataset,
+    rows: np.ndarray,
+    ctx: RunContext,
+    name: str,
+    texts: list[str],
 ) -> tuple[np.ndarray, str, int]:
-    from tladvisor import catalog, embeddings
+    from tladvisor import catalog
 
     classifier = catalog.load(name, device=ctx.device)
     encoder = catalog.load(config.text_encoder, device=ctx.device)
     ctx.check_cancel()
     ctx.progress(0.1, "ImageNet predictions of the images")
-    logits = embeddings.encode(data.dataset, name, device=ctx.device).source_logits
+    logits = _features(dataset, name, ctx.device).source_logits
     if logits is None:
         raise ValueError(f"{name!r} gave no ImageNet logits; ConSE needs an ImageNet classifier")
     ctx.check_cancel()
     ctx.progress(0.8, "embedding class names")
-    cos = conse_cosines(
-        classifier, encoder.encode, logits[_val_test_rows(data)], texts, config.top_t
-    )
+    cos = conse_cosines(classifier, encoder.encode, logits[rows], texts, config.top_t)
     proba = _softmax(config.logit_scale * cos)
     backend = f"ConSE({name} top-{config.top_t}, {config.text_encoder})"
     return proba, backend, _params(classifier.body) + _params(encoder.model)
 
 
-register(Strategy.ZERO_SHOT, ZeroShotConfig, run, ("text", "image"))
+register(Strategy.ZERO_SHOT, ZeroShotConfig, run, ("text", "image"), predict)
