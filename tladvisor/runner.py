@@ -50,6 +50,8 @@ class RunReport:
     forgetting: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    # Where it ran: {"kind": "local"}, or {"kind": "ray", "node": ..., "address": ...}.
+    executor: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -209,7 +211,7 @@ def execute(
         device = catalog.select_device(device)
         precision = catalog.precision_for(device)
         report.device, report.precision = device, precision
-        store.start_run(run_id, device=device, precision=precision)
+        store.start_run(run_id, device=device, precision=precision, executor=report.executor)
         _run_and_record(
             store,
             dataset,
