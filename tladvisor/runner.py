@@ -323,6 +323,56 @@ def _run_and_record(
     artifact_root: Path | None,
     with_transferability: bool,
 ) -> None:
+    def log_curve(step: int, name: str, value: float) -> None:
+        store.log_curve(report.run_id, step, name, value)
+
+    result = measure(
+        dataset,
+        strategy,
+        config,
+        report,
+        progress,
+        should_stop,
+        artifact_root,
+        with_transferability,
+        log_curve,
+    )
+    store.finish_run(report.run_id, **result.finish_kwargs())
+    report.status = "done"
+    (progress or (lambda fraction, message: None))(1.0, "done")
+
+
+@dataclass
+class Measured:
+    """What a finished run stores: its metric rows, backend, details and model (``finish_run``)."""
+
+    rows: list[tuple[str, float, str]]
+    backend: str
+    details: dict[str, Any]
+    model: str
+
+    def finish_kwargs(self) -> dict[str, Any]:
+        return {
+            "metrics": self.rows,
+            "backend": self.backend,
+            "details": self.details,
+            "model": self.model,
+        }
+
+
+def measure(
+    dataset: Dataset,
+    strategy: Strategy,
+    config: StrategyConfig,
+    report: RunReport,
+    progress: Any,
+    should_stop: Any,
+    artifact_root: Path | None,
+    with_transferability: bool,
+    log_curve: Any,
+) -> Measured:
+    """Train, predict and score one run without touching the store (a Ray worker has none):
+    fills ``report`` and returns what ``finish_run`` stores; curve points go to ``log_curve``."""
     import torch
 
     limits = Limits.from_env()
@@ -345,18 +395,12 @@ def _run_and_record(
             guard.check()
             return bool(should_stop and should_stop())
 
-        curves: list[tuple[int, str, float]] = []
-
-        def log_curve(step: int, name: str, value: float) -> None:
-            curves.append((step, name, float(value)))
-            store.log_curve(report.run_id, step, name, float(value))
-
         ctx = RunContext(
             device=report.device,
             precision=report.precision,
             artifact_dir=artifact_dir,
             progress=progress or (lambda fraction, message: None),
-            log_curve=log_curve,
+            log_curve=lambda step, name, value: log_curve(step, name, float(value)),
             should_stop=stop_requested,
         )
         torch.manual_seed(config.seed)
@@ -409,8 +453,4 @@ def _run_and_record(
         "artifact_path": outcome.artifact_path,
         "dataset_name": dataset.name,
     }
-    store.finish_run(
-        report.run_id, metrics=rows, backend=outcome.backend, details=details, model=outcome.model
-    )
-    report.status = "done"
-    ctx.progress(1.0, "done")
+    return Measured(rows, outcome.backend, details, outcome.model)
