@@ -45,29 +45,23 @@ def tiny_csv(tmp_path_factory) -> Path:
     return path
 
 
-def test_a_cli_run_goes_to_the_cluster_and_lands_in_the_store(cluster, tiny_csv, tmp_path):
-    db = tmp_path / "runs.duckdb"
-    done = subprocess.run(
-        cluster.command(
-            [
-                sys.executable,
-                "-m",
-                "tladvisor.cli",
-                "--db",
-                str(db),
-                "run",
-                str(tiny_csv),
-                "--strategy",
-                "scratch",
-                "--json",
-            ]
-        ),  # fmt: skip
+def _tladvisor(wrap, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """The CLI with ``args``, its command line passed through ``wrap`` (``cluster.command`` runs
+    it inside the cluster's namespace)."""
+    return subprocess.run(
+        wrap([sys.executable, "-m", "tladvisor.cli", *args]),
         capture_output=True,
         text=True,
         timeout=300,
         cwd=REPO,
-        env={**ENV, "TLADVISOR_RAY_ADDRESS": cluster.address},
+        env={**ENV, **env},
     )
+
+
+def test_a_cli_run_goes_to_the_cluster_and_lands_in_the_store(cluster, tiny_csv, tmp_path):
+    db = tmp_path / "runs.duckdb"
+    args = ["--db", str(db), "run", str(tiny_csv), "--strategy", "scratch", "--json"]
+    done = _tladvisor(cluster.command, {"TLADVISOR_RAY_ADDRESS": cluster.address}, *args)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["status"] == "done" and report["metrics"]["accuracy"] > 0.5
@@ -83,26 +77,8 @@ def test_a_cli_run_goes_to_the_cluster_and_lands_in_the_store(cluster, tiny_csv,
 
 def test_an_unreachable_cluster_is_a_clear_error_and_records_nothing(tiny_csv, tmp_path):
     db = tmp_path / "runs.duckdb"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tladvisor.cli",
-            "--db",
-            str(db),
-            "run",
-            str(tiny_csv),
-            "--strategy",
-            "scratch",
-            "--ray",
-            "127.0.0.1:9",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=ENV,
-    )
+    args = ["--db", str(db), "run", str(tiny_csv), "--strategy", "scratch", "--ray", "127.0.0.1:9"]
+    done = _tladvisor(list, {}, *args)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "no Ray cluster answers at 127.0.0.1:9" in done.stderr
     assert not db.exists() or Store(db).list_runs().empty

@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from tladvisor.data import Dataset
-from tladvisor.runner import RunReport, build_config, record_queued_run
+from tladvisor.runner import (
+    RunReport,
+    build_config,
+    record_failure,
+    record_queued_run,
+    record_result,
+)
 from tladvisor.strategies import Strategy
 from tladvisor.strategies.base import Cancelled, StrategyConfig
 
@@ -44,6 +50,10 @@ CONNECT_TIMEOUT_S = 5.0
 _lock = threading.Lock()
 _connected_to: str | None = None
 _dataset_refs: dict[str, Any] = {}  # fingerprint -> ObjectRef: a sweep puts each data set once
+
+
+class _WorkerFailed(RuntimeError):
+    """The run failed on the worker; the message is already in plain words."""
 
 
 class RayUnavailable(RuntimeError):
@@ -178,12 +188,8 @@ def execute(
     try:
         _drive(store, dataset, strategy, config, report, address, device, progress, should_stop,
                artifact_root, with_transferability)  # fmt: skip
-    except Cancelled as exc:
-        report.status, report.error = "cancelled", str(exc)
-        store.fail_run(run_id, str(exc), status="cancelled")
     except Exception as exc:  # the cluster failed: recorded with why, nothing half-written
-        report.status, report.error = "failed", _cluster_error(exc)
-        store.fail_run(run_id, report.error, status="failed")
+        record_failure(store, report, exc, _cluster_error(exc))
     return report
 
 
@@ -235,18 +241,14 @@ def _drive(
             status, error = payload
             if status == "cancelled":
                 raise Cancelled(error)
-            report.status, report.error = "failed", error
-            store.fail_run(report.run_id, error, status="failed")
-            return
+            raise _WorkerFailed(error)
         elif kind == "result":
             worker_report, measured, files = payload
             _keep_artifacts(measured, files, artifact_root, report.run_id)
             for name in ("model", "backend", "metrics", "cost", "transferability", "forgetting"):
                 setattr(report, name, getattr(worker_report, name))
             report.notes = worker_report.notes
-            store.finish_run(report.run_id, **measured.finish_kwargs())
-            report.status = "done"
-            progress(1.0, "done")
+            record_result(store, report, measured, progress)
             return
 
 
@@ -267,6 +269,8 @@ def _keep_artifacts(measured: Any, files: dict[str, bytes], root: Path | None, r
 def _cluster_error(exc: Exception) -> str:
     from ray import exceptions as rex
 
+    if isinstance(exc, _WorkerFailed):
+        return str(exc)
     if isinstance(exc, rex.WorkerCrashedError | rex.NodeDiedError | rex.OwnerDiedError):
         return (
             "the Ray worker running it died before it finished (killed, out of memory, or its "

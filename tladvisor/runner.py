@@ -212,8 +212,7 @@ def execute(
         precision = catalog.precision_for(device)
         report.device, report.precision = device, precision
         store.start_run(run_id, device=device, precision=precision, executor=report.executor)
-        _run_and_record(
-            store,
+        result = measure(
             dataset,
             strategy,
             config,
@@ -222,14 +221,27 @@ def execute(
             should_stop,
             artifact_root,
             with_transferability,
+            lambda step, name, value: store.log_curve(run_id, step, name, value),
         )
-    except Cancelled as exc:
-        report.status, report.error = "cancelled", str(exc)
-        store.fail_run(run_id, str(exc), status="cancelled")
+        record_result(store, report, result, progress)
     except Exception as exc:  # stored with its message; the caller shows it in plain words
-        report.status, report.error = "failed", _plain_error(exc)
-        store.fail_run(run_id, report.error, status="failed")
+        record_failure(store, report, exc)
     return report
+
+
+def record_result(store: Any, report: RunReport, result: Measured, progress: Any) -> None:
+    """Store a finished run's metrics and mark it done (all or nothing, see ``finish_run``)."""
+    store.finish_run(report.run_id, **result.finish_kwargs())
+    report.status = "done"
+    (progress or (lambda fraction, message: None))(1.0, "done")
+
+
+def record_failure(store: Any, report: RunReport, exc: Exception, error: str | None = None) -> None:
+    """Store a run as cancelled (``Cancelled``) or failed, with ``error`` or the plain reason."""
+    status = "cancelled" if isinstance(exc, Cancelled) else "failed"
+    report.status = status
+    report.error = str(exc) if status == "cancelled" else (error or _plain_error(exc))
+    store.fail_run(report.run_id, report.error, status=status)
 
 
 def trains_on_data(strategy: Strategy, config: StrategyConfig) -> bool:
@@ -310,36 +322,6 @@ def _plain_error(exc: Exception) -> str:
         if not isinstance(exc, ValueError | RuntimeError)
         else str(exc)
     )
-
-
-def _run_and_record(
-    store: Any,
-    dataset: Dataset,
-    strategy: Strategy,
-    config: StrategyConfig,
-    report: RunReport,
-    progress: Any,
-    should_stop: Any,
-    artifact_root: Path | None,
-    with_transferability: bool,
-) -> None:
-    def log_curve(step: int, name: str, value: float) -> None:
-        store.log_curve(report.run_id, step, name, value)
-
-    result = measure(
-        dataset,
-        strategy,
-        config,
-        report,
-        progress,
-        should_stop,
-        artifact_root,
-        with_transferability,
-        log_curve,
-    )
-    store.finish_run(report.run_id, **result.finish_kwargs())
-    report.status = "done"
-    (progress or (lambda fraction, message: None))(1.0, "done")
 
 
 @dataclass
