@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,3 +147,34 @@ def _wait_until_both_run(db: Path, driver: subprocess.Popen, timeout: float = 30
             assert not set(runs["status"]) & {"done", "failed"}, runs[["user_name", "status"]]
             time.sleep(0.2)
     raise AssertionError("the two runs were never running at the same time")
+
+
+def test_the_sweep_bench_measures_both_sides_and_prints_the_speedup(cluster, tmp_path):
+    done = subprocess.run(
+        cluster.command(
+            [
+                sys.executable,
+                "bench/sweep.py",
+                "--quick",
+                "--ray",
+                cluster.address,
+                "--out",
+                str(tmp_path),
+            ]
+        ),  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = re.search(r"speed-up of the sweep on Ray .*: ([0-9.]+)x", done.stdout)
+    result = json.loads((tmp_path / "sweep.json").read_text())
+    assert printed and float(printed.group(1)) == round(result["speedup"], 2)
+    assert result["speedup"] == result["sequential"]["seconds"] / result["ray"]["seconds"]
+    assert [r["status"] for r in result["sequential"]["runs"] + result["ray"]["runs"]] == [
+        "done"
+    ] * 4
+    assert {r["executor"]["kind"] for r in result["ray"]["runs"]} == {"ray"}
+    assert {r["executor"]["kind"] for r in result["sequential"]["runs"]} == {"local"}
