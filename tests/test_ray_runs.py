@@ -16,17 +16,36 @@ from pathlib import Path
 
 import pytest
 
-from tladvisor import ray_local
+from tladvisor import ray_local, ray_runs
 from tladvisor.store import Store
+from tladvisor.strategies import Strategy
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
-pytestmark = pytest.mark.slow
+
+@pytest.mark.parametrize(
+    "strategy, gpus, device, memory, expected",
+    [
+        ("lora", 2, None, 3 * 2**30, {"num_cpus": 1, "num_gpus": 1, "memory": 3 * 2**30}),
+        ("full_finetune", 1, None, None, {"num_cpus": 1, "num_gpus": 1}),
+        ("prompting", 1, None, None, {"num_cpus": 1, "num_gpus": 1}),
+        ("lora", 0, None, None, {"num_cpus": 1, "num_gpus": 0}),  # a CPU-only cluster
+        ("lora", 4, "cpu", None, {"num_cpus": 1, "num_gpus": 0}),  # --device cpu wins
+        ("feature_extraction", 4, None, None, {"num_cpus": 1, "num_gpus": 0}),
+        ("scratch", 4, None, 64 * 2**30, {"num_cpus": 1, "num_gpus": 0, "memory": 16 * 2**30}),
+    ],
+)
+def test_the_resource_request_follows_the_strategy_and_the_cluster(
+    strategy, gpus, device, memory, expected
+):
+    largest = 16 * 2**30  # the largest node's memory: a bigger estimate is capped to it
+    request = ray_runs.request_for(Strategy(strategy), gpus, device, memory, largest)
+    assert request == expected
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster():  # every test that uses it is marked slow
     reason = ray_local.unavailable()
     if reason:
         if os.environ.get("CI") == "true":
@@ -59,6 +78,7 @@ def _tladvisor(wrap, env: dict[str, str], *args: str) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.slow
 def test_a_cli_run_goes_to_the_cluster_and_lands_in_the_store(cluster, tiny_csv, tmp_path):
     db = tmp_path / "runs.duckdb"
     args = ["--db", str(db), "run", str(tiny_csv), "--strategy", "scratch", "--json"]
@@ -76,6 +96,7 @@ def test_a_cli_run_goes_to_the_cluster_and_lands_in_the_store(cluster, tiny_csv,
     assert run["details"]["versions"]["python"]  # the worker's measurements came back whole
 
 
+@pytest.mark.slow
 def test_an_unreachable_cluster_is_a_clear_error_and_records_nothing(tiny_csv, tmp_path):
     db = tmp_path / "runs.duckdb"
     args = ["--db", str(db), "run", str(tiny_csv), "--strategy", "scratch", "--ray", "127.0.0.1:9"]
@@ -102,6 +123,7 @@ for run_id in ids:
 """
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_and_a_worker_killed_mid_run(cluster, tiny_csv, tmp_path):
     db = tmp_path / "queue.duckdb"
     Store(db).close()
@@ -149,6 +171,7 @@ def _wait_until_both_run(db: Path, driver: subprocess.Popen, timeout: float = 30
     raise AssertionError("the two runs were never running at the same time")
 
 
+@pytest.mark.slow
 def test_the_sweep_bench_measures_both_sides_and_prints_the_speedup(cluster, tmp_path):
     done = subprocess.run(
         cluster.command(

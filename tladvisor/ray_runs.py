@@ -122,16 +122,34 @@ def _host_port(address: str) -> tuple[str, int]:
 def resources_for(
     dataset: Dataset, strategy: Strategy, config: StrategyConfig, device: str | None
 ) -> dict[str, Any]:
-    """The task's resource request: GPU or CPU by strategy, memory from the cost model."""
+    """The task's resource request on the connected cluster (see ``request_for``)."""
     import ray
 
-    cluster = ray.cluster_resources()
-    wants_gpu = strategy in GPU_STRATEGIES and cluster.get("GPU", 0) >= 1 and device != "cpu"
-    request: dict[str, Any] = {"num_cpus": 1, "num_gpus": 1 if wants_gpu else 0}
-    memory = _expected_memory_bytes(dataset, strategy, config, "cuda" if wants_gpu else "cpu")
+    gpus = ray.cluster_resources().get("GPU", 0)
     largest = max((n["Resources"].get("memory", 0) for n in ray.nodes() if n["Alive"]), default=0)
-    if memory and largest:
-        request["memory"] = int(min(memory, largest))
+    on_gpu = wants_gpu(strategy, gpus, device)
+    memory = _expected_memory_bytes(dataset, strategy, config, "cuda" if on_gpu else "cpu")
+    return request_for(strategy, gpus, device, memory, largest)
+
+
+def wants_gpu(strategy: Strategy, cluster_gpus: float, device: str | None) -> bool:
+    return strategy in GPU_STRATEGIES and cluster_gpus >= 1 and device != "cpu"
+
+
+def request_for(
+    strategy: Strategy,
+    cluster_gpus: float,
+    device: str | None,
+    memory_bytes: int | None,
+    largest_node_memory: float,
+) -> dict[str, Any]:
+    """One GPU for the strategies that train or generate with a network when the cluster has a
+    GPU (and ``--device cpu`` was not asked), else one CPU; the expected memory, capped at the
+    largest node's so the task can always be placed."""
+    on_gpu = wants_gpu(strategy, cluster_gpus, device)
+    request: dict[str, Any] = {"num_cpus": 1, "num_gpus": 1 if on_gpu else 0}
+    if memory_bytes and largest_node_memory:
+        request["memory"] = int(min(memory_bytes, largest_node_memory))
     return request
 
 
