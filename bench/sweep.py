@@ -144,7 +144,7 @@ def section(result: dict) -> str:
             "",
             f"**Speed-up: {result['speedup']:.2f}x** on {m['cpu']} ({m['nproc']} cores, "
             f"{m['memory']} memory, {m['date']}; 1-minute load {m['load_average'][0]:.1f} from "
-            "other jobs as it ended). Two cores allow at most two runs at once, and each "
+            "the sweep itself and other jobs as it ended). Two cores allow at most two runs at once, and each "
             "Ray worker loads its models itself where the queue's one process reuses them: on a "
             "real cluster the same command spreads the runs over every node's CPUs and GPUs. "
             "Reproduce: `python bench/sweep.py` (as root: it starts a local head in a "
