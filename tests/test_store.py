@@ -802,3 +802,49 @@ def test_an_unwritable_folder_is_refused(tmp_path):
         _refused(path, "folder", "read-only", ".wal")
     with Store(path) as s:
         assert len(s.list_runs()) == 2
+
+
+def test_migration_4_from_previous_schema_records_owners_and_executors(db_path):
+    con = duckdb.connect(str(db_path))
+    assert migrate(con, target=3) == [1, 2, 3]
+    # A version-3 file with a run left running by a process that is gone, and a finished run.
+    for run_id, status in (("left", "running"), ("old", "done")):
+        con.execute(
+            "INSERT INTO runs (id, user_name, dataset_fingerprint, created_at, status, strategy,"
+            " model, config, seed) VALUES (?, 'ana', 'fp', TIMESTAMP '2024-01-01', ?, 'lora', 'm',"
+            " '{}', 0)",
+            [run_id, status],
+        )
+    con.close()
+
+    with Store(db_path) as s:
+        assert s.schema_version == LATEST_VERSION >= 4
+        assert s.get_run("old")["executor"] is None  # where it ran was never recorded
+        assert s.mark_interrupted("gone") == 1  # no owner recorded: nobody can still run it
+        fresh = s.create_run(
+            user="bo", dataset_fingerprint="fp", strategy="scratch", model="m", config={}, seed=0
+        )
+        s.start_run(fresh, device="cpu", precision="fp32")
+        assert s.get_run(fresh)["executor"] == {"kind": "local"}
+        assert s.list_runs().set_index("id").loc[fresh, "executor"] == {"kind": "local"}
+    assert Store(db_path).mark_interrupted("x") == 1  # this live process's own run: marked
+
+    owner = Store(db_path).owner  # a live process on this host, as another process would see it
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with Store(db_path) as s:
+            theirs = s.create_run(
+                user="cy", dataset_fingerprint="fp", strategy="scratch", model="m", config={},
+                seed=0,
+            )  # fmt: skip
+            other = store_module.process_token(alive.pid)
+            assert other != owner and store_module._owner_alive(other)
+            con = duckdb.connect(str(db_path))
+            con.execute("UPDATE runs SET owner = ? WHERE id = ?", [other, theirs])
+            con.close()
+            assert s.mark_interrupted("x") == 0  # another live process's run is left alone
+    finally:
+        alive.kill()
+        alive.wait()
+    assert not store_module._owner_alive(other)
+    assert Store(db_path).mark_interrupted("x") == 1  # its process is gone: now it is marked
