@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,18 +75,10 @@ def _ray_side(args, db: Path) -> dict:
     reason = unavailable()
     if reason:
         raise SystemExit(f"cannot start a local Ray cluster: {reason}; give --ray HOST:PORT")
-    cache = tempfile.mkdtemp(prefix="sweep-ray-cache-")
-    env = {**os.environ, "TLADVISOR_CACHE": cache}  # the workers start from a cold cache too
-    old = os.environ.get("TLADVISOR_CACHE")
-    os.environ["TLADVISOR_CACHE"] = cache  # inherited by the head, its raylet and the workers
-    try:
-        with LocalCluster(num_cpus=os.cpu_count() or 2) as cluster:
-            return _child(cluster.command(inner + ["--ray", cluster.address]), env)
-    finally:
-        if old is None:
-            os.environ.pop("TLADVISOR_CACHE", None)
-        else:
-            os.environ["TLADVISOR_CACHE"] = old
+    # A cold cache for the workers too: the head, its raylet and the workers inherit it.
+    os.environ["TLADVISOR_CACHE"] = str(db.parent / "cache-ray")
+    with LocalCluster(num_cpus=os.cpu_count() or 2) as cluster:
+        return _child(cluster.command(inner + ["--ray", cluster.address]), os.environ)
 
 
 def _child(argv: list[str], env) -> dict:
@@ -97,13 +90,21 @@ def _child(argv: list[str], env) -> dict:
 
 def run(quick: bool, out: Path, args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="sweep-"))
-    log(f"sequential queue: {len(jobs(quick))} runs on this machine")
-    os.environ["TLADVISOR_CACHE"] = str(work / "cache-local")
-    local = sweep(work / "local.duckdb", quick, None)
-    log(f"sequential: {local['seconds']:.1f} s")
-    log("Ray: the same runs at once")
-    remote = _ray_side(args, work / "ray.duckdb")
-    log(f"Ray: {remote['seconds']:.1f} s")
+    cache = os.environ.get("TLADVISOR_CACHE")
+    try:
+        log(f"sequential queue: {len(jobs(quick))} runs on this machine")
+        os.environ["TLADVISOR_CACHE"] = str(work / "cache-local")
+        local = sweep(work / "local.duckdb", quick, None)
+        log(f"sequential: {local['seconds']:.1f} s")
+        log("Ray: the same runs at once")
+        remote = _ray_side(args, work / "ray.duckdb")
+        log(f"Ray: {remote['seconds']:.1f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if cache is None:
+            os.environ.pop("TLADVISOR_CACHE", None)
+        else:
+            os.environ["TLADVISOR_CACHE"] = cache
     result = {
         "machine": machine_info(),
         "cluster": args.ray or f"local head, {os.cpu_count()} CPUs, loopback-only namespace",
