@@ -29,5 +29,6 @@ format: setup
 samples: setup
 	.venv/bin/python scripts/build_samples.py
 
+# make bench RAY=HOST:PORT runs the sweep step on that Ray cluster (bench/sweep.py)
 bench: setup
-	.venv/bin/python bench/run_all.py
+	.venv/bin/python bench/run_all.py $(if $(RAY),--ray $(RAY))

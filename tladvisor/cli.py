@@ -232,6 +232,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.db:
         env["TLADVISOR_DB"] = str(Path(args.db).resolve())
+    if args.ray:  # the dashboard's queue sends every run to this cluster
+        env["TLADVISOR_RAY_ADDRESS"] = args.ray
     cmd = [
         sys.executable,
         "-m",
@@ -398,6 +400,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from tladvisor import ray_runs
     from tladvisor.runner import execute
 
     ds = _load_data(args)
@@ -432,12 +435,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         key, _, value = item.partition("=")
         overrides[key.strip()] = json.loads(value) if value[:1] in '[{0123456789-tfn"' else value
     estimate = _run_estimate(ds, strategy, overrides, args.device)
+    address = ray_runs.configured_address(args.ray)
+    if address:
+        ray_runs.connect(address)  # an unreachable cluster is reported before anything is recorded
     store = _open_store(args)
     progress = _tqdm_progress(args.json)
     from tladvisor.artifacts import default_root
 
     artifacts = default_root(store.path)
-    report = execute(
+    report = (functools.partial(ray_runs.execute, address=address) if address else execute)(
         store,
         ds,
         strategy,
@@ -451,9 +457,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report.to_dict(), "estimate": estimate.to_dict() if estimate else None})
     else:
+        where = report.executor.get("node")
         print(
             f"run {report.run_id}: {report.status}  {report.strategy} on {report.model}"
             f" [{report.backend}] {report.device}/{report.precision}"
+            + (f" on ray node {where}" if where else "")
         )
         for name, value in {**report.metrics, **report.cost}.items():
             print(f"  {name:<18} {value:.4g}")
@@ -535,6 +543,15 @@ def _add_global_args(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
+def _add_ray_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run on the Ray cluster whose head is at HOST:PORT (or ray://HOST:10001); default "
+        "$TLADVISOR_RAY_ADDRESS, else this machine",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tladvisor",
@@ -592,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="bind address (default 127.0.0.1: local only)"
     )
     p.add_argument("--port", type=int, default=8501)
+    _add_ray_arg(p)
     p.set_defaults(func=cmd_serve)
 
     p = command("advise", help="recommend a strategy, measuring the data when given")
@@ -638,6 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any other strategy setting, e.g. --set shots=4",
     )
+    _add_ray_arg(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_run)
 

@@ -1,5 +1,6 @@
 """The run queue: runs execute off the page thread, one at a time per device, with live progress
-and cancellation.
+and cancellation; with a Ray cluster configured (``TLADVISOR_RAY_ADDRESS``, ``serve --ray``) every
+run goes to the cluster at once and this process only records them (``tladvisor.ray_runs``).
 
 The dashboard keeps one ``JobQueue`` per server process (``st.cache_resource``); every teammate's
 session submits to it, so two people starting runs at once get both runs queued and completed.
@@ -8,6 +9,7 @@ A queued run is a store row from the moment it is submitted, so every page sees 
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -55,9 +57,15 @@ class _Task:
 class JobQueue:
     """A FIFO of runs served by one worker thread (one run at a time on the device)."""
 
-    def __init__(self, store: Any, *, artifact_root: Path | None = None) -> None:
+    def __init__(
+        self, store: Any, *, artifact_root: Path | None = None, ray_address: str | None = None
+    ) -> None:
+        from tladvisor.ray_runs import configured_address
+
         self.store = store
         self.artifact_root = artifact_root
+        # With a Ray cluster every job goes out at once and the cluster schedules them.
+        self.ray_address = configured_address(ray_address)
         self._queue: queue.Queue[_Job | _Task | None] = queue.Queue()
         self._states: dict[str, JobState] = {}
         self._lock = threading.Lock()
@@ -131,37 +139,49 @@ class JobQueue:
                 return
             if isinstance(job, _Task):
                 self._run_task(job)
-                continue
-            state = job.state
-            if state.cancel.is_set():
-                state.status = "cancelled"
-                self.store.fail_run(state.run_id, "cancelled before it started", status="cancelled")
-                continue
-            state.status, state.started, state.message = "running", time.time(), "starting"
+            elif self.ray_address:
+                name = f"tladvisor-ray-{job.state.run_id[:8]}"
+                threading.Thread(target=self._run, args=(job,), name=name, daemon=True).start()
+            else:
+                self._run(job)
 
-            def progress(fraction: float, message: str, state: JobState = state) -> None:
-                state.fraction, state.message = max(0.0, min(1.0, fraction)), message
+    def _run(self, job: _Job) -> None:
+        """Execute one job on this machine or on the Ray cluster, updating its state."""
+        state = job.state
+        if state.cancel.is_set():
+            state.status = "cancelled"
+            self.store.fail_run(state.run_id, "cancelled before it started", status="cancelled")
+            return
+        state.status, state.started, state.message = "running", time.time(), "starting"
 
-            try:
-                report = execute(
-                    self.store,
-                    job.dataset,
-                    job.strategy,
-                    job.config,
-                    user=state.user,
-                    device=job.device,
-                    run_id=state.run_id,
-                    progress=progress,
-                    should_stop=state.cancel.is_set,
-                    artifact_root=self.artifact_root,
-                )
-            except Exception as exc:  # execute records failures itself; this is a last guard
-                report = RunReport(state.run_id, "failed", state.strategy, error=str(exc))
-                self.store.fail_run(state.run_id, str(exc), status="failed")
-            state.report = report
-            state.status = report.status
-            state.message = report.error or "done"
-            state.fraction = 1.0
+        def progress(fraction: float, message: str) -> None:
+            state.fraction, state.message = max(0.0, min(1.0, fraction)), message
+
+        run = execute
+        if self.ray_address:
+            from tladvisor import ray_runs
+
+            run = functools.partial(ray_runs.execute, address=self.ray_address)
+        try:
+            report = run(
+                self.store,
+                job.dataset,
+                job.strategy,
+                job.config,
+                user=state.user,
+                device=job.device,
+                run_id=state.run_id,
+                progress=progress,
+                should_stop=state.cancel.is_set,
+                artifact_root=self.artifact_root,
+            )
+        except Exception as exc:  # execute records failures itself; this is a last guard
+            report = RunReport(state.run_id, "failed", state.strategy, error=str(exc))
+            self.store.fail_run(state.run_id, str(exc), status="failed")
+        state.report = report
+        state.status = report.status
+        state.message = report.error or "done"
+        state.fraction = 1.0
 
     def _run_task(self, task: _Task) -> None:
         state = task.state

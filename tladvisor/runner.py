@@ -50,6 +50,8 @@ class RunReport:
     forgetting: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    # Where it ran: {"kind": "local"}, or {"kind": "ray", "node": ..., "address": ...}.
+    executor: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -209,9 +211,8 @@ def execute(
         device = catalog.select_device(device)
         precision = catalog.precision_for(device)
         report.device, report.precision = device, precision
-        store.start_run(run_id, device=device, precision=precision)
-        _run_and_record(
-            store,
+        store.start_run(run_id, device=device, precision=precision, executor=report.executor)
+        result = measure(
             dataset,
             strategy,
             config,
@@ -220,14 +221,27 @@ def execute(
             should_stop,
             artifact_root,
             with_transferability,
+            lambda step, name, value: store.log_curve(run_id, step, name, value),
         )
-    except Cancelled as exc:
-        report.status, report.error = "cancelled", str(exc)
-        store.fail_run(run_id, str(exc), status="cancelled")
+        record_result(store, report, result, progress)
     except Exception as exc:  # stored with its message; the caller shows it in plain words
-        report.status, report.error = "failed", _plain_error(exc)
-        store.fail_run(run_id, report.error, status="failed")
+        record_failure(store, report, exc)
     return report
+
+
+def record_result(store: Any, report: RunReport, result: Measured, progress: Any) -> None:
+    """Store a finished run's metrics and mark it done (all or nothing, see ``finish_run``)."""
+    store.finish_run(report.run_id, **result.finish_kwargs())
+    report.status = "done"
+    (progress or (lambda fraction, message: None))(1.0, "done")
+
+
+def record_failure(store: Any, report: RunReport, exc: Exception, error: str | None = None) -> None:
+    """Store a run as cancelled (``Cancelled``) or failed, with ``error`` or the plain reason."""
+    status = "cancelled" if isinstance(exc, Cancelled) else "failed"
+    report.status = status
+    report.error = str(exc) if status == "cancelled" else (error or _plain_error(exc))
+    store.fail_run(report.run_id, report.error, status=status)
 
 
 def trains_on_data(strategy: Strategy, config: StrategyConfig) -> bool:
@@ -310,8 +324,25 @@ def _plain_error(exc: Exception) -> str:
     )
 
 
-def _run_and_record(
-    store: Any,
+@dataclass
+class Measured:
+    """What a finished run stores: its metric rows, backend, details and model (``finish_run``)."""
+
+    rows: list[tuple[str, float, str]]
+    backend: str
+    details: dict[str, Any]
+    model: str
+
+    def finish_kwargs(self) -> dict[str, Any]:
+        return {
+            "metrics": self.rows,
+            "backend": self.backend,
+            "details": self.details,
+            "model": self.model,
+        }
+
+
+def measure(
     dataset: Dataset,
     strategy: Strategy,
     config: StrategyConfig,
@@ -320,7 +351,10 @@ def _run_and_record(
     should_stop: Any,
     artifact_root: Path | None,
     with_transferability: bool,
-) -> None:
+    log_curve: Any,
+) -> Measured:
+    """Train, predict and score one run without touching the store (a Ray worker has none):
+    fills ``report`` and returns what ``finish_run`` stores; curve points go to ``log_curve``."""
     import torch
 
     limits = Limits.from_env()
@@ -343,18 +377,12 @@ def _run_and_record(
             guard.check()
             return bool(should_stop and should_stop())
 
-        curves: list[tuple[int, str, float]] = []
-
-        def log_curve(step: int, name: str, value: float) -> None:
-            curves.append((step, name, float(value)))
-            store.log_curve(report.run_id, step, name, float(value))
-
         ctx = RunContext(
             device=report.device,
             precision=report.precision,
             artifact_dir=artifact_dir,
             progress=progress or (lambda fraction, message: None),
-            log_curve=log_curve,
+            log_curve=lambda step, name, value: log_curve(step, name, float(value)),
             should_stop=stop_requested,
         )
         torch.manual_seed(config.seed)
@@ -407,8 +435,4 @@ def _run_and_record(
         "artifact_path": outcome.artifact_path,
         "dataset_name": dataset.name,
     }
-    store.finish_run(
-        report.run_id, metrics=rows, backend=outcome.backend, details=details, model=outcome.model
-    )
-    report.status = "done"
-    ctx.progress(1.0, "done")
+    return Measured(rows, outcome.backend, details, outcome.model)

@@ -1,9 +1,13 @@
 """The run store: every SQL statement in tladvisor, over one DuckDB file.
 
-A ``Store`` owns one ``duckdb.connect`` and hands each thread its own ``.cursor()``, so several
-Streamlit sessions in one process can read and write at once. Writes go through a transaction under
-an in-process lock: DuckDB's optimistic concurrency would otherwise abort one of two transactions
-that touch the same run (say, a cancel racing a finish) with a conflict error.
+DuckDB lets one process at a time hold a file, so a ``Store`` holds it only for one operation:
+each public method opens a connection (per thread), does its work and closes it, and an open that
+finds another process holding the file retries with backoff for up to ``TLADVISOR_DB_LOCK_TIMEOUT``
+seconds (30 by default). The dashboard, the CLI, the benchmark and the Ray submitter thus share one
+file, taking turns (measured here: 20-30 ms an operation on this file, most of it opening and the
+checkpoint on close). Writes go through a transaction under an in-process lock: DuckDB's optimistic
+concurrency would otherwise abort one of two transactions that touch the same run (say, a cancel
+racing a finish) with a conflict error.
 
 The schema is a numbered list of migrations, applied in order and recorded in
 ``schema_migrations`` (the pattern of simonw/llm's ``migrations.py``). Timestamps are UTC: stored
@@ -18,14 +22,17 @@ gave, and nobody's upload renames anyone else's runs.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import numbers
 import os
+import random
 import re
+import socket
 import threading
+import time
 import uuid
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -59,13 +66,14 @@ RUN_COLUMNS = (
     "seed",
     "error",
     "details",
+    "executor",
 )
 # The run columns (RUN_COLUMNS, in order) with the data set's name as the run's owner gave it (else
 # the first name it was recorded under); callers append WHERE/ORDER BY.
 _SELECT_RUNS = (
     "SELECT r.id, r.user_name, r.dataset_fingerprint, coalesce(a.name, d.name) AS dataset_name,"
     " r.created_at, r.started_at, r.finished_at, r.status, r.strategy, r.model, r.backend,"
-    " r.config, r.device, r.precision, r.seed, r.error, r.details"
+    " r.config, r.device, r.precision, r.seed, r.error, r.details, r.executor"
     " FROM runs r LEFT JOIN datasets d ON d.fingerprint = r.dataset_fingerprint"
     " LEFT JOIN dataset_aliases a"
     "  ON a.fingerprint = r.dataset_fingerprint AND a.user_name = r.user_name"
@@ -225,6 +233,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "runs.owner and runs.executor: which process records a run, and where it ran",
+        (
+            # host:pid:start of the process that records the run, so another process sharing the
+            # file can tell a run that is still going from one whose process died.
+            "ALTER TABLE runs ADD COLUMN owner VARCHAR",
+            # {"kind": "local"} or {"kind": "ray", "node": ..., "address": ...}
+            "ALTER TABLE runs ADD COLUMN executor JSON",
+        ),
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 # Each table and the migration that creates it; opening reads them all through, `check` counts them.
@@ -338,10 +357,7 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     A missing file is created, unless ``read_only``.
     """
     _check_file(path, read_only=read_only)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as exc:
-        raise _open_error(path, exc) from exc
+    con = open_waiting(path, read_only=read_only)
     try:
         present = table_names(con)
         for table, _ in TABLES:
@@ -357,6 +373,97 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     return con
 
 
+DEFAULT_LOCK_TIMEOUT = 30.0  # seconds; a long import or a migration holds the file a few seconds
+
+
+def lock_timeout() -> float:
+    """How long an operation waits for another process to let go of the file
+    (``TLADVISOR_DB_LOCK_TIMEOUT`` seconds, default 30)."""
+    raw = os.environ.get("TLADVISOR_DB_LOCK_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(
+            f"TLADVISOR_DB_LOCK_TIMEOUT must be a number of seconds >= 0, got {raw!r}; unset it "
+            f"for the default ({DEFAULT_LOCK_TIMEOUT:.0f} s)"
+        )
+    return value
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """Another process holds the file, or this process holds it open in another mode (a
+    read-only and a writable Store on one file): both pass once the other operation ends."""
+    low = str(exc).lower()
+    return bool(re.search(r"\block\b", low)) or "different configuration" in low
+
+
+def wait_for_file(action: Callable[[], Any], path: Path) -> Any:
+    """``action()``, retried with jittered exponential backoff while another process holds
+    ``path``; ``StoreLockedError`` once it has waited ``lock_timeout()`` seconds."""
+    limit = lock_timeout()
+    started = time.monotonic()
+    delay = 0.005
+    while True:
+        try:
+            return action()
+        except duckdb.Error as exc:
+            waited = time.monotonic() - started
+            if not _is_busy(exc) or waited >= limit:
+                raise _open_error(path, exc, waited=waited if _is_busy(exc) else None) from exc
+            # Jitter keeps two waiting processes from retrying in step.
+            time.sleep(min(delay * random.uniform(0.5, 1.5), max(limit - waited, 0.001)))
+            delay = min(delay * 2, 0.25)
+
+
+def open_waiting(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` on ``path``, waiting for another process to let go of it."""
+    return wait_for_file(lambda: duckdb.connect(str(path), read_only=read_only), path)
+
+
+def process_token(pid: int | None = None) -> str:
+    """``host:pid:start`` of a process (this one by default): the start time (clock ticks since
+    boot, from /proc) tells a live process from a later one that reuses the pid."""
+    pid = os.getpid() if pid is None else pid
+    start = ""
+    with suppress(OSError, IndexError):
+        # Field 22 of /proc/PID/stat; the command name (field 2) may hold spaces, so split after it.
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    return f"{socket.gethostname()}:{pid}:{start}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Whether the process that recorded a run (``process_token``) still runs on this host."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname():
+        return True  # cannot be told from here: leave its runs alone
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        pass  # alive, under another account
+    return process_token(int(pid)) == owner
+
+
+def _operation(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a ``Store`` method on a connection opened for it (per thread; nested calls share it)
+    and closed after it, so the file is free for other processes between operations."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._connected():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Store:
     """The runs, metrics, curves and data sets of one DuckDB file.
 
@@ -369,35 +476,29 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         self.read_only = read_only
-        self._con: duckdb.DuckDBPyConnection | None = connect(self.path, read_only=read_only)
+        self._closed = False
         self._local = threading.local()
-        self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
-        self._cursors_lock = threading.Lock()
         self._write_lock = threading.RLock()
+        self.owner = process_token()
+        # The first open checks the file, reads it through and migrates it; later ones only open.
+        con = connect(self.path, read_only=read_only)
         try:
             if not read_only:
-                migrate(self._con)
-            elif read_version(self._con) > LATEST_VERSION:
+                migrate(con)
+            elif read_version(con) > LATEST_VERSION:
                 raise StoreSchemaError(
-                    f"{self.path} has schema version {read_version(self._con)} but this "
+                    f"{self.path} has schema version {read_version(con)} but this "
                     f"tladvisor only knows up to {LATEST_VERSION}: a newer tladvisor wrote it. "
                     "Upgrade tladvisor to read it."
                 )
-        except BaseException:
-            self._con.close()
-            raise
+        finally:
+            con.close()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close every thread's cursor and the connection; later calls raise."""
-        if self._con is None:
-            return
-        with self._cursors_lock:
-            for cursor in list(self._cursors):
-                cursor.close()
-        self._con.close()
-        self._con = None
+        """Refuse further operations (each one closes its own connection); later calls raise."""
+        self._closed = True
 
     def __enter__(self) -> Store:
         return self
@@ -414,10 +515,12 @@ class Store:
         return f"Store({str(self.path)!r})"
 
     @property
+    @_operation
     def schema_version(self) -> int:
         """The file's schema version (``LATEST_VERSION`` once opened for writing)."""
         return read_version(self._cursor())
 
+    @_operation
     def table_rows(self) -> dict[str, int]:
         """Rows in each tladvisor table the file has (all of them were read through on opening)."""
         cur = self._cursor()
@@ -428,6 +531,7 @@ class Store:
             if table in present
         }
 
+    @_operation
     def artifact_paths(self) -> list[tuple[str, str]]:
         """``(run id, path)`` of every run that recorded a trained head or adapter, oldest first."""
         cur = self._cursor()
@@ -438,6 +542,7 @@ class Store:
             " WHERE coalesce(details->>'artifact_path', '') <> '' ORDER BY created_at, id"
         ).fetchall()
 
+    @_operation
     def run_ids_starting(self, prefix: str) -> list[str]:
         """Ids of the runs whose id starts with ``prefix`` (the dashboard shows 8 characters)."""
         rows = (
@@ -447,6 +552,7 @@ class Store:
         )
         return [run_id for (run_id,) in rows]
 
+    @_operation
     def set_artifact_path(self, run_id: str, path: str | None) -> None:
         """Record where a run's artefact now is (copied on import), or that it has none."""
         with self._transaction() as cur:
@@ -455,32 +561,48 @@ class Store:
                 [_dumps({"artifact_path": path}), run_id],
             )
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
+    @contextmanager
+    def _connected(self) -> Iterator[None]:
+        """Hold this thread's connection for the block (opened on first use, see ``_cursor``)."""
+        if self._closed:
             raise RuntimeError(f"{self!r} is closed; open a new Store to use {self.path}")
-        cursor = getattr(self._local, "cursor", None)
-        if cursor is None:
-            # A thread-local keeps one cursor per thread; it is released when the thread ends.
-            cursor = self._con.cursor()
-            self._local.cursor = cursor
-            with self._cursors_lock:
-                self._cursors.add(cursor)
-        return cursor
+        local = self._local
+        local.depth = getattr(local, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            local.depth -= 1
+            if local.depth == 0 and getattr(local, "con", None) is not None:
+                con, local.con = local.con, None
+                con.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's connection for the current operation (public methods are ``@_operation``)."""
+        local = self._local
+        if getattr(local, "depth", 0) == 0:
+            raise RuntimeError(
+                "Store._cursor() used outside an operation: decorate the method with @_operation"
+            )
+        if getattr(local, "con", None) is None:
+            local.con = open_waiting(self.path, read_only=self.read_only)
+        return local.con
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cursor = self._cursor()
-        with self._write_lock:
-            cursor.execute("BEGIN TRANSACTION")
-            try:
-                yield cursor
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
+        with self._connected():
+            cursor = self._cursor()
+            with self._write_lock:
+                cursor.execute("BEGIN TRANSACTION")
+                try:
+                    yield cursor
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
 
     # -- data sets -------------------------------------------------------------------------------
 
+    @_operation
     def upsert_dataset(
         self,
         fingerprint: str,
@@ -523,6 +645,7 @@ class Store:
                     [fingerprint, user, name, source, now],
                 )
 
+    @_operation
     def get_dataset(self, fingerprint: str) -> dict[str, Any] | None:
         """One data set as a dict (``class_counts`` parsed), or None if it was never recorded."""
         cur = self._cursor().execute(
@@ -538,6 +661,7 @@ class Store:
         record["created_at"] = _aware(record["created_at"])
         return record
 
+    @_operation
     def list_datasets(self) -> pd.DataFrame:
         """All data sets, newest first, with ``class_counts`` parsed into dicts."""
         df = (
@@ -552,6 +676,7 @@ class Store:
         df["created_at"] = df["created_at"].dt.tz_localize("UTC")
         return df
 
+    @_operation
     def list_dataset_aliases(self) -> pd.DataFrame:
         """The name each person gave each data set: fingerprint, user_name, name, source,
         created_at (UTC); sorted by fingerprint, then person."""
@@ -568,6 +693,7 @@ class Store:
 
     # -- a run's life ----------------------------------------------------------------------------
 
+    @_operation
     def create_run(
         self,
         *,
@@ -590,7 +716,7 @@ class Store:
         with self._transaction() as cur:
             cur.execute(
                 "INSERT INTO runs (id, user_name, dataset_fingerprint, created_at, status, strategy,"
-                " model, config, device, seed) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                " model, config, device, seed, owner) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     user,
@@ -601,27 +727,40 @@ class Store:
                     _dumps(config),
                     device,
                     seed,
+                    self.owner,
                 ],
             )
             _add_event(cur, run_id, "queued", f"{strategy} on {model} for {user}", now)
         return run_id
 
-    def start_run(self, run_id: str, *, device: str, precision: str) -> None:
-        """Mark a queued run as running on ``device`` with ``precision`` (e.g. 'fp32', 'bf16')."""
+    @_operation
+    def start_run(
+        self,
+        run_id: str,
+        *,
+        device: str,
+        precision: str,
+        executor: dict[str, Any] | None = None,
+    ) -> None:
+        """Mark a queued run as running on ``device`` with ``precision`` (e.g. 'fp32', 'bf16'),
+        executed by ``executor`` (``{"kind": "local"}`` by default; a Ray run names its node)."""
+        executor = executor or {"kind": "local"}
+        where = f" on ray node {executor['node']}" if executor.get("node") else ""
         now = _now()
         with self._transaction() as cur:
             _expect_status(cur, run_id, ("queued",), "start")
             cur.execute(
-                "UPDATE runs SET status = 'running', started_at = ?, device = ?, precision = ?"
-                " WHERE id = ?",
-                [now, device, precision, run_id],
+                "UPDATE runs SET status = 'running', started_at = ?, device = ?, precision = ?,"
+                " executor = ? WHERE id = ?",
+                [now, device, precision, _dumps(executor), run_id],
             )
-            _add_event(cur, run_id, "running", f"started on {device} ({precision})", now)
+            _add_event(cur, run_id, "running", f"started on {device} ({precision}){where}", now)
 
     def log_curve(self, run_id: str, step: int, name: str, value: float) -> None:
         """Append one point of a training curve (loss, val_accuracy, ...)."""
         self.log_curves(run_id, [(step, name, value)])
 
+    @_operation
     def log_curves(self, run_id: str, rows: Sequence[tuple[int, str, float]]) -> None:
         """Append many curve points ``(step, name, value)`` in one transaction."""
         params = [[run_id, int(step), name, _number(value)] for step, name, value in rows]
@@ -633,11 +772,13 @@ class Store:
                 "INSERT INTO curves (run_id, step, name, value) VALUES (?, ?, ?, ?)", params
             )
 
+    @_operation
     def log_event(self, run_id: str, message: str) -> None:
         """Add a progress note (e.g. 'epoch 2/3') to the run's timeline."""
         with self._transaction() as cur:
             _add_event(cur, run_id, _status_of(cur, run_id), message, _now())
 
+    @_operation
     def finish_run(
         self,
         run_id: str,
@@ -667,6 +808,7 @@ class Store:
                 )
             _add_event(cur, run_id, "done", f"finished with {len(rows)} metrics ({backend})", now)
 
+    @_operation
     def fail_run(self, run_id: str, error: str, status: str = "failed") -> None:
         """End a run as failed, cancelled or interrupted; its metrics go, its curves stay as a trace."""
         if status not in FAILED_STATUSES:
@@ -689,6 +831,7 @@ class Store:
             )
             _add_event(cur, run_id, status, error, now)
 
+    @_operation
     def mark_interrupted(
         self,
         reason: str = "the tladvisor process running it stopped before the run finished "
@@ -696,14 +839,21 @@ class Store:
     ) -> int:
         """Turn runs left queued or running by a dead process into 'interrupted'; return how many.
 
-        Call it at start-up only: a run still active in this process would be marked too.
+        Runs recorded by another live process on this host (the dashboard, while the CLI opens
+        the file) are left alone. Call it at start-up only: a run still active in this process
+        would be marked too.
         """
         now = _now()
         with self._transaction() as cur:
+            owners = cur.execute(
+                "SELECT DISTINCT owner FROM runs WHERE status IN ('queued', 'running')"
+            ).fetchall()
+            live = [o for (o,) in owners if o and o != self.owner and _owner_alive(o)]
             ids = cur.execute(
                 "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ?"
-                " WHERE status IN ('queued', 'running') RETURNING id",
-                [reason, now],
+                " WHERE status IN ('queued', 'running')"
+                " AND NOT list_contains(?::VARCHAR[], coalesce(owner, '')) RETURNING id",
+                [reason, now, live],
             ).fetchall()
             if ids:
                 cur.execute(
@@ -717,6 +867,7 @@ class Store:
                 )
         return len(ids)
 
+    @_operation
     def delete_run(self, run_id: str, *, user: str) -> None:
         """Delete a run with its metrics, curves and events; only its owner may."""
         with self._transaction() as cur:
@@ -745,6 +896,7 @@ class Store:
 
     # -- merging files ---------------------------------------------------------------------------
 
+    @_operation
     def import_runs(self, source: str | Path) -> ImportSummary:
         """Copy the finished runs of another tladvisor DuckDB file into this one, all or nothing.
 
@@ -763,16 +915,18 @@ class Store:
         cur = self._cursor()
         with self._write_lock:
             try:
-                # ATTACH takes no parameters: the path is a quoted literal.
+                # ATTACH takes no parameters: the path is a quoted literal. Another tladvisor
+                # process lets go of the source between its operations: wait for that.
                 literal = str(src_path).replace("'", "''")
-                cur.execute(f"ATTACH '{literal}' AS {alias} (READ_ONLY)")
-            except duckdb.Error as exc:
-                if "lock" in str(exc).lower():
-                    raise StoreLockedError(
-                        f"cannot read {src_path}: another process has it open for writing. Stop "
-                        f"that process (the dashboard or CLI using it), then import again. "
-                        f"(DuckDB said: {exc})"
-                    ) from exc
+                wait_for_file(
+                    lambda: cur.execute(f"ATTACH '{literal}' AS {alias} (READ_ONLY)"), src_path
+                )
+            except StoreLockedError as exc:
+                raise StoreLockedError(
+                    f"cannot read {src_path}: another process has it open for writing and did not "
+                    f"let go. Stop that process, then import again. ({exc})"
+                ) from exc
+            except StoreError as exc:
                 raise StoreSchemaError(
                     f"{src_path} is not a DuckDB database tladvisor can read (DuckDB said: {exc})"
                 ) from exc
@@ -791,6 +945,7 @@ class Store:
 
     # -- reading runs ----------------------------------------------------------------------------
 
+    @_operation
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """One run as a dict, or None.
 
@@ -811,6 +966,7 @@ class Store:
             run[column] = _aware(run[column])
         run["config"] = _loads(run["config"])
         run["details"] = _loads(run["details"])
+        run["executor"] = _loads(run["executor"])
         by_split: dict[str, dict[str, float]] = {}
         for name, value, split in cur.execute(
             "SELECT name, value, split FROM metrics WHERE run_id = ? ORDER BY split, name",
@@ -821,6 +977,7 @@ class Store:
         run["metrics_by_split"] = by_split
         return run
 
+    @_operation
     def list_runs(
         self,
         *,
@@ -857,7 +1014,7 @@ class Store:
         ).df()
         for column in _TIME_COLUMNS:
             runs[column] = runs[column].dt.tz_localize("UTC")
-        for column in ("config", "details"):
+        for column in ("config", "details", "executor"):
             runs[column] = runs[column].map(_loads).astype(object)
         if runs.empty:
             return runs
@@ -876,6 +1033,7 @@ class Store:
         wide.columns.name = None
         return runs.merge(wide, left_on="id", right_index=True, how="left")
 
+    @_operation
     def get_curves(self, run_ids: Sequence[str]) -> pd.DataFrame:
         """The curve points of the given runs: columns run_id, step, name, value."""
         return (
@@ -888,6 +1046,7 @@ class Store:
             .df()
         )
 
+    @_operation
     def get_events(self, run_id: str) -> pd.DataFrame:
         """The run's timeline, oldest first: columns created_at (UTC), status, message."""
         events = (
@@ -901,6 +1060,7 @@ class Store:
         events["created_at"] = events["created_at"].dt.tz_localize("UTC")
         return events
 
+    @_operation
     def users(self) -> list[str]:
         """Everyone who has created a run, sorted."""
         rows = (
@@ -985,16 +1145,19 @@ def _check_header(path: Path) -> None:
         )
 
 
-def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
-    """The error to raise when ``duckdb.connect`` refuses a file that passed ``_check_file``."""
+def _open_error(path: Path, exc: duckdb.Error, *, waited: float | None = None) -> StoreError:
+    """The error to raise when ``duckdb.connect`` refuses a file that passed ``_check_file``;
+    ``waited``: the seconds spent waiting for another process to let go of it."""
     said = _first_line(exc)
     low = said.lower()
-    if re.search(r"\block\b", low):  # "Could not set lock on file", not "block at location"
+    if waited is not None or re.search(r"\block\b", low):  # not "block at location"
         return StoreLockedError(
-            f"cannot open {path}: another tladvisor process (the dashboard or the CLI) "
-            "has it open, and DuckDB lets only one process use a database file. Stop that "
-            "process, or point this one at another file with --db PATH or TLADVISOR_DB=PATH. "
-            f"(DuckDB said: {said})"
+            f"cannot open {path}: another process has held it for {waited or 0:.1f} s without "
+            "letting go. tladvisor processes (the dashboard, the CLI) take turns on a file, one "
+            "operation at a time, so the holder is probably another program (the duckdb shell, "
+            "a notebook) or an older tladvisor: close it, wait for a long import to end "
+            "(TLADVISOR_DB_LOCK_TIMEOUT=SECONDS waits longer), or point this one at another file "
+            f"with --db PATH or TLADVISOR_DB=PATH. (DuckDB said: {said})"
         )
     if any(word in low for word in ("permission denied", "not permitted", "read-only file")):
         return DatabaseUnavailable(

@@ -182,6 +182,11 @@ def jobs_panel() -> None:
     """Active jobs of everyone, then this session's recent runs; a live curve chart."""
     active = queue.active()
     st.subheader("Queued and running")
+    if queue.ray_address:
+        st.caption(
+            f"Runs go to the Ray cluster at {ui_state.plain(queue.ray_address)}, all at once; "
+            "the cluster schedules them."
+        )
     if not active:
         st.caption("Nothing is queued or running.")
     for state in active:
