@@ -185,6 +185,12 @@ def _classifier(run: StoredRun, strategy: Strategy, ctx: RunContext) -> tuple[An
         from tladvisor.strategies.feature_extraction import load_head
         from tladvisor.strategies.training import build_classifier
 
+        spec = catalog.get_spec(run.model)
+        if spec.kind not in (catalog.TEXT_ENCODER, catalog.IMAGE_CLASSIFIER):
+            raise ValueError(
+                f"run {run.run_id} reads features of {run.model} ({spec.kind}), which export "
+                "cannot package as a standalone classifier yet; predict with `tladvisor predict`"
+            )
         probe, meta = load_head(run.artifact_file("head.safetensors"))
         if meta.get("chunked"):
             raise ValueError(
