@@ -110,9 +110,10 @@ class Probe:
     # the plain (cut) features. None when not chunked.
     chunked: bool = False
     truncated_best: float | None = None
-    # kNN, linear and baseline are cross-validated over all probed rows (n_eval of them; n_train
-    # is the mean training rows of a fold). Kept for readers of older profiles.
-    cross_validated: bool = True
+    # True: kNN, linear and baseline were cross-validated over all probed rows (n_eval of them;
+    # n_train is the mean training rows of a fold), as the profiler now always does. False: an
+    # older profile's single held-out split (n_train + n_eval rows in all).
+    cross_validated: bool = False
 
     @property
     def best(self) -> float:
