@@ -308,7 +308,9 @@ def _pts(x: float | None) -> str:
 
 def section(data: dict[str, Any]) -> str:
     """The headline section of BENCHMARKS.md: LODO figures first, in-sample beside, labelled."""
-    from advice_suite import BUDGETS, CHEAP, EXPENSIVE, SKIPPED
+    from advice_suite import BUDGETS, CHEAP, EXPENSIVE, PROMPTING_SINCE, SKIPPED
+
+    from tladvisor.profile import PROFILER_VERSION
 
     rows = []
     for key, label in (
@@ -358,6 +360,11 @@ def section(data: dict[str, Any]) -> str:
         "on the held-out set: regret is the best measured strategy's mean accuracy minus the "
         "pick's, coverage the share of measured runs inside the 80% interval predicted for them, "
         "compute saved 1 - (profiling + the pick) / (every strategy measured there).",
+        "",
+        f"Profiles by profiler version {PROFILER_VERSION}; on text their prompting accuracy is "
+        f"carried over from version {PROMPTING_SINCE} (its measurement has not changed since; "
+        "`bench/advice_suite.py`). The suite's LoRA runs used adapter dropout 0.05, the "
+        "default until 2026-12-03 (now 0: `tladvisor/strategies/lora.py`).",
         "",
         "Settings chosen after reading these cases (so the held-out sets are not fully unseen by "
         "them): `outcomes.MIN_ANCHOR_ROWS` (`--sweep` compares values) and the curves' ranges "
