@@ -221,7 +221,8 @@ def _download_the_model_and_predictions(page, small_csv: Path) -> None:
     csv_button.wait_for(timeout=RUN_TIMEOUT_MS)
     page.get_by_text("120 rows predicted; accuracy on the file's labels").wait_for()
     _shot(page, "06b_predictions")
-    with page.expect_download(timeout=30_000) as got:
+    # Clicking reruns the page, which makes the file: on a loaded CI machine that took over 30 s.
+    with page.expect_download(timeout=RUN_TIMEOUT_MS) as got:
         csv_button.click()
     table = pd.read_csv(io.BytesIO(Path(got.value.path()).read_bytes()))
     given = pd.read_csv(small_csv)
