@@ -185,20 +185,17 @@ def step_memory(model_name: str, strategy: str, dropout: float | None = None) ->
 
     from tladvisor import catalog
     from tladvisor.data import load_sample
-    from tladvisor.strategies.lora import LoraStrategyConfig, target_modules
+    from tladvisor.strategies.lora import LoraStrategyConfig
     from tladvisor.strategies.training import Inputs, build_classifier
 
     wrapper = catalog.load(model_name, device="cpu")
     model = build_classifier(wrapper, 2, seed=0)
     if strategy == "lora":
-        from peft import LoraConfig, get_peft_model
+        from tladvisor.strategies.lora import adapt
 
-        cfg = LoraStrategyConfig()
-        dropout = cfg.dropout if dropout is None else dropout
-        lora = LoraConfig(r=cfg.r, lora_alpha=2 * cfg.r, lora_dropout=dropout,
-                          target_modules=target_modules(model, wrapper, cfg.image_blocks),
-                          modules_to_save=["classifier"])  # fmt: skip
-        model = get_peft_model(model, lora)
+        cfg = LoraStrategyConfig() if dropout is None else LoraStrategyConfig(dropout=dropout)
+        dropout = cfg.dropout
+        model, _, _ = adapt(model, wrapper, cfg)
     model.train()
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}

@@ -111,14 +111,12 @@ def _adaptable(module: nn.Module, modality: str) -> bool:
     return isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.groups == 1
 
 
-def run(config: LoraStrategyConfig, data: TaskData, ctx: RunContext) -> Outcome:
+def adapt(
+    base: Classifier, wrapper: Wrapper, config: LoraStrategyConfig
+) -> tuple[nn.Module, list[str], int]:
+    """``base`` with LoRA adapters as ``config`` sets them: (peft model, adapted layers, alpha)."""
     from peft import LoraConfig, get_peft_model
 
-    ctx.check_cancel()
-    ctx.progress(0.01, "loading the model")
-    name, wrapper = load_wrapper(config, data, ctx)
-    prepared = prepare(wrapper, data, config)
-    base = build_classifier(wrapper, len(data.classes), config.seed)
     if base.modality == "image":
         plain_pointwise_convs(base)
     targets = target_modules(base, wrapper, config.image_blocks)
@@ -130,7 +128,16 @@ def run(config: LoraStrategyConfig, data: TaskData, ctx: RunContext) -> Outcome:
         target_modules=targets,
         modules_to_save=["classifier"],
     )
-    model = get_peft_model(base, lora_config)
+    return get_peft_model(base, lora_config), targets, alpha
+
+
+def run(config: LoraStrategyConfig, data: TaskData, ctx: RunContext) -> Outcome:
+    ctx.check_cancel()
+    ctx.progress(0.01, "loading the model")
+    name, wrapper = load_wrapper(config, data, ctx)
+    prepared = prepare(wrapper, data, config)
+    base = build_classifier(wrapper, len(data.classes), config.seed)
+    model, targets, alpha = adapt(base, wrapper, config)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     adapters = trainable - sum(p.numel() for p in base.classifier.parameters())
     # peft keeps the untrained head beside its trainable copy: count the classifier once.
