@@ -89,6 +89,9 @@ def test_the_advice_suite_and_its_lodo_evaluation_run_quick(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads((tmp_path / "lodo.json").read_text())
     assert data["lodo_summary"]["cases"] > 0 and data["in_sample_summary"]["cases"] > 0
+    # The trade tolerance's table: each value scored, the shipped one marked.
+    assert [r["trade_max"] for r in data["trade_sweep"]] == [0.0, 0.01, 0.02, 0.03]
+    assert [r["chosen"] for r in data["trade_sweep"]].count(True) == 1
     model = json.loads((tmp_path / "model.json").read_text())
     assert (
         "text/feature_extraction" in model["anchored"]
