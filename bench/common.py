@@ -278,3 +278,19 @@ def per_class_all(dataset: Any, seed: int = 0) -> int:
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def put_section(path: Path, heading: str, text: str) -> None:
+    """Replace the section that starts at ``heading`` in ``path`` with ``text`` (which starts with
+    it), up to the next ``## `` heading, or add it before the commentary."""
+    doc = path.read_text(encoding="utf-8")
+    if heading in doc:
+        start = doc.index(heading)
+        end = doc.find("\n## ", start + len(heading))
+        doc = doc[:start] + text + ("\n" + doc[end:] if end != -1 else "\n")
+    elif "\n## Commentary" in doc:
+        doc = doc.replace("\n## Commentary", f"\n{text}\n\n## Commentary", 1)
+    else:
+        doc = doc.rstrip("\n") + f"\n\n{text}\n"
+    path.write_text(doc, encoding="utf-8")
+    log(f"wrote its section in {path}")

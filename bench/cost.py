@@ -243,7 +243,7 @@ def step_memories(quick: bool) -> list[dict]:
 def finetune_costs(quick: bool, db: Path, models: tuple[str, ...] = TUNED_MODELS) -> list[dict]:
     rows = []
     for model in models[:1] if quick else models:
-        for strategy in TUNED:
+        for strategy in TUNED[-1:] if quick else TUNED:  # quick: LoRA alone, the smoke test
             log(f"cost: {model} {strategy} in a fresh process")
             with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
                 target = tmp.name

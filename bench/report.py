@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import common  # noqa: F401  (sets offline mode and sys.path first)
+import estimate_check
 import lodo
 import model_selection
 import sweep
@@ -900,6 +901,9 @@ def build(out: Path, charts_rel: str = "docs/bench") -> str:
     if cost:
         parts += ["", cost_section(cost)]
     parts += ["", evidence_section(entries)]
+    estimated = read_json(out, "estimate_check")
+    if estimated and not estimated.get("quick"):  # a quick result is a smoke test, not a figure
+        parts += ["", estimate_check.section(estimated)]
     swept = read_json(out, "sweep")
     if swept and not quick_result(swept):
         parts += ["", sweep.section(swept)]

@@ -13,6 +13,7 @@ import advice_suite
 import common  # noqa: F401  (sets offline mode and sys.path first)
 import cost
 import data_efficiency
+import estimate_check
 import evidence
 import lodo
 import model_selection
@@ -29,6 +30,7 @@ def main(quick: bool, db, out, args=None) -> None:
         ("data efficiency", lambda: data_efficiency.run(quick, db, out)),
         ("transferability", lambda: transferability.run(quick, db, out)),
         ("cost", lambda: cost.run(quick, db, out)),
+        ("estimated against measured time", lambda: estimate_check.run(quick, db, out)),
         ("one database", lambda: (collect_runs(db), prune_stale_runs(db, out))),
         ("advice suite (resumes)", lambda: advice_suite.run(quick, out)),
         ("leave-one-data-set-out", lambda: lodo.run(quick, out)),

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import common  # noqa: F401  (sets offline mode and sys.path first)
-from common import ROOT, log, machine_info, parse_args, write_json
+from common import ROOT, log, machine_info, parse_args, put_section, write_json
 
 SECTION = "## 6. Sweeps on a Ray cluster"
 STRATEGIES = ("scratch", "feature_extraction", "zero_shot")
@@ -116,7 +116,7 @@ def run(quick: bool, out: Path, args) -> dict:
     write_json(out, "sweep", result)
     print(f"speed-up of the sweep on Ray against the sequential queue: {result['speedup']:.2f}x")
     if not quick:
-        _put_section(ROOT / "BENCHMARKS.md", section(result))
+        put_section(ROOT / "BENCHMARKS.md", SECTION, section(result))
     return result
 
 
@@ -153,21 +153,6 @@ def section(result: dict) -> str:
             + (f" Not done: {len(failed)} run(s)." if failed else ""),
         ]
     )
-
-
-def _put_section(path: Path, text: str) -> None:
-    """Replace this script's section of BENCHMARKS.md, or add it before the commentary."""
-    doc = path.read_text(encoding="utf-8")
-    if SECTION in doc:
-        start = doc.index(SECTION)
-        end = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text + ("\n" + doc[end:] if end != -1 else "\n")
-    elif "\n## Commentary" in doc:
-        doc = doc.replace("\n## Commentary", f"\n{text}\n\n## Commentary", 1)
-    else:
-        doc = doc.rstrip("\n") + f"\n\n{text}\n"
-    path.write_text(doc, encoding="utf-8")
-    log(f"wrote its section in {path}")
 
 
 def run_if_possible(quick: bool, out: Path, args) -> dict | None:

@@ -55,6 +55,10 @@ def test_every_script_runs_quick_and_the_report_is_written(tmp_path):
     _run("cost.py", tmp_path)
     cost = json.loads((tmp_path / "cost.json").read_text())
     assert cost["logme"]["abs_difference"] < 0.05
+    _run("estimate_check.py", tmp_path)
+    checked = json.loads((tmp_path / "estimate_check.json").read_text())
+    assert [r["status"] for r in checked["runs"]] == ["done", "done"]
+    assert all(r["measured_seconds"] > 0 and r["estimated_seconds"] > 0 for r in checked["runs"])
     _run("plots.py", tmp_path)
     _run("report.py", tmp_path)
     text = (tmp_path / "BENCHMARKS.md").read_text()

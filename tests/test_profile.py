@@ -142,7 +142,8 @@ def test_counts_balance_duplicates_and_lengths() -> None:
 def test_truncation_heavy_texts_are_probed_with_chunked_features() -> None:
     from test_embeddings import long_text_dataset
 
-    prof = measure_profile(long_text_dataset(per_class=12), unusualness=False)
+    # Prompting off: the LM's pass over 24 long texts is half a minute and tests nothing here.
+    prof = measure_profile(long_text_dataset(per_class=12), unusualness=False, prompting=False)
     lengths = prof.text_lengths
     assert lengths is not None and lengths.n_truncated == 24 and lengths.truncated_share == 1.0
     assert prof.probe is not None and prof.probe.chunked

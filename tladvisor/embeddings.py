@@ -118,7 +118,9 @@ def encode(
             return feats
     feats = _compute(dataset, model_name, device, chunked)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")  # write then rename: a killed run leaves no torn file
+    # Write then rename: a killed run leaves no torn file, and the temporary name is this
+    # process's own, so two processes encoding the same data never write one file at once.
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp.npz")
     arrays = {"features": feats.features}
     if feats.source_logits is not None:
         arrays["source_logits"] = feats.source_logits

@@ -58,7 +58,8 @@ TRANSFER_SCORES_SECONDS = 1.0  # LogME, H-score, kNN on cached features: about a
 SPREAD = (0.6, 1.7)  # range around the estimate: the calibrated paths measured within it
 # The calibration times EfficientNet's warm forward on 64 ready images; a real pass over a data
 # set also decodes, converts and resizes every image and batches them: feature extraction on 300
-# MNIST digits measured 1.83x and 2.08x that estimate on two quiet runs (tests/test_estimate.py).
+# MNIST digits measured 1.83x and 2.08x that estimate on two quiet runs (bench/estimate_check.py
+# measures it again).
 IMAGE_PIPELINE_FACTOR = 1.9
 CONFIRM_ABOVE_SECONDS = 600.0  # the dashboard asks before starting a run longer than this
 
