@@ -1077,7 +1077,7 @@ def _choose_by_prediction(
         return best
     # "Within the interval of the best": a cheaper path whose expected accuracy is no further
     # below the best's than the best's own uncertainty, capped at TRADE_MAX so a wide interval
-    # never trades away more than a couple of points.
+    # never trades away more than a point.
     floor = max(top.low, top.point - TRADE_MAX)
     within = [s for s in ranked if expected[s].point >= floor]
     cheapest = min(within, key=lambda s: (_cost_of(s, costs), order[s]))

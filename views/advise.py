@@ -10,6 +10,7 @@ import streamlit as st
 
 from tladvisor import advice as advising
 from tladvisor import charts, ui_state
+from tladvisor.decision import TRADE_MAX
 from tladvisor.strategies import LABELS, Strategy
 
 ui_state.page_setup()
@@ -89,7 +90,8 @@ best_accuracy = st.toggle(
     "Best accuracy whatever the cost",
     key="advise_best_accuracy",
     help="Off (default): when a cheaper strategy's expected accuracy lies within the interval of "
-    "the most accurate one, recommend the cheaper one. On: always the most accurate.",
+    f"the most accurate one and at most {100 * TRADE_MAX:g} point below it, recommend the "
+    "cheaper one. On: always the most accurate.",
 )
 profile = measured.to_task_profile(**answers)
 costs_key = f"advise_costs_{dataset.fingerprint}"
