@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import dbfiles
@@ -20,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from tladvisor import data, ui_state
 from tladvisor.runner import execute
 from tladvisor.store import Store
-from tladvisor.strategies import LABELS, Strategy, get
+from tladvisor.strategies import LABELS, Strategy, applicable, get
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # the first page that loads MiniLM or the profile's models takes a while on a CPU
@@ -308,6 +309,35 @@ def test_run_page_shows_the_estimate_and_asks_before_a_long_run(app, tmp_path, r
     assert not at.button(key="run_submit").disabled
     with Store(tmp_path / "empty.duckdb") as store:
         assert store.list_runs().empty  # nothing queued until Start run is pressed
+
+
+def test_run_page_queues_every_strategy_that_applies(app, tmp_path, reviews, measured):
+    at = _with_data(app(), reviews, measured)
+    at.session_state["user"] = "ada"
+    at.run()
+    at.switch_page("views/run.py").run()
+    _no_exception(at)
+    assert any("in all:** about" in md.value for md in at.markdown)
+    boxes = [box for box in at.checkbox if box.key == "run_every_confirm"]
+    if boxes:  # a long total waits for the tick, like one long run
+        assert at.button(key="run_every").disabled
+        boxes[0].check().run()
+    before = len(at.session_state.my_runs)
+    at.button(key="run_every").click().run()
+    _no_exception(at)
+    queued = at.session_state.my_runs[before:]
+    queue = ui_state.job_queue()
+    for run_id in queued:  # the test checks the queueing, not the runs
+        queue.cancel(run_id)
+    deadline = time.monotonic() + 300
+    while queue.active() and time.monotonic() < deadline:  # the running one stops at its next
+        time.sleep(0.2)  # check; a process that exits under a running job aborts
+    assert not queue.active()
+    assert len(queued) == len(applicable("text")) == len(set(queued))
+    with Store(tmp_path / "empty.duckdb") as store:
+        runs = store.list_runs()
+    assert sorted(runs["strategy"]) == sorted(applicable("text"))
+    assert set(runs["user_name"]) == {"ada"}
 
 
 # -- compare and detail ------------------------------------------------------------------------

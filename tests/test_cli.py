@@ -288,3 +288,36 @@ def test_check_passes_a_healthy_database_and_names_each_problem(capsys, tmp_path
     code, out, _ = run_cli(capsys, "check", "--db", str(tmp_path / "nope.duckdb"))
     assert code == 1 and "no such file" in out
     assert not (tmp_path / "nope.duckdb").exists()
+
+
+@pytest.mark.slow
+def test_run_all_runs_every_image_strategy_and_ranks_them(capsys, tmp_path):
+    """``--strategy all`` on 36 real digits (12 a class, as a ZIP of class folders): one stored,
+    finished run per strategy that applies to images, each on its default model."""
+    import io
+    import zipfile
+
+    from tladvisor.data import load_sample
+    from tladvisor.strategies import applicable
+
+    digits = load_sample("mnist_digits")
+    path, taken = tmp_path / "digits.zip", {"0": 0, "1": 0, "7": 0}
+    with zipfile.ZipFile(path, "w") as zf:
+        for image, label in zip(digits.items, digits.labels, strict=True):
+            if taken.get(label, 12) < 12:
+                buf = io.BytesIO()
+                image.save(buf, format="PNG")
+                zf.writestr(f"{label}/{taken[label]}.png", buf.getvalue())
+                taken[label] += 1
+    db = str(tmp_path / "all.duckdb")
+    code, _, err = run_cli(capsys, "--db", db, "run", str(path), "--strategy", "all",
+                           "--model", "minilm")  # fmt: skip
+    assert code == 2 and "each runs on its default model" in err
+    argv = ["--db", db, "run", str(path), "--strategy", "all", "--epochs", "1", "--json"]
+    code, out, _ = run_cli(capsys, *argv)
+    reports = json.loads(out)
+    assert code == 0, [(r["strategy"], r["error"]) for r in reports]
+    assert [r["strategy"] for r in reports] == applicable("image")
+    assert all(r["status"] == "done" and 0 <= r["metrics"]["accuracy"] <= 1 for r in reports)
+    code, out, _ = run_cli(capsys, "--db", db, "runs", "--json")
+    assert sorted(r["id"] for r in json.loads(out)) == sorted(r["run_id"] for r in reports)

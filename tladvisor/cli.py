@@ -400,10 +400,9 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tladvisor import ray_runs
-    from tladvisor.runner import execute
-
     ds = _load_data(args)
+    if args.strategy == "all":
+        return _run_every_strategy(args, ds)
     strategy = args.strategy
     if strategy == "auto":
         from tladvisor.advice import advise, rank_for_advice
@@ -421,6 +420,58 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"auto: the advisor recommends {strategy} with {args.model or 'the default model'}",
                 file=sys.stderr,
             )
+    estimate, report = _execute_run(args, ds, strategy)
+    if args.json:
+        _print_json({**report.to_dict(), "estimate": estimate.to_dict() if estimate else None})
+    else:
+        _print_report(report)
+    return 0 if report.status == "done" else 1
+
+
+def _run_every_strategy(args: argparse.Namespace, ds) -> int:
+    """``--strategy all``: every strategy that applies to the data, one after another, each on
+    its default model, then a table of what each reached (the dashboard's "Queue every strategy")."""
+    from tladvisor.strategies import applicable
+
+    if args.model:
+        raise CliError(
+            "--model names one model, but the strategies need different kinds (prompting a "
+            "language model, the others an encoder): with --strategy all each runs on its "
+            "default model; run one strategy with --model to choose it"
+        )
+    results = []
+    for strategy in applicable(ds.modality):
+        if not args.json:
+            print(f"== {strategy}", file=sys.stderr)
+        estimate, report = _execute_run(args, ds, strategy)
+        results.append({**report.to_dict(), "estimate": estimate.to_dict() if estimate else None})
+        if not args.json:
+            _print_report(report)
+    if args.json:
+        _print_json(results)
+    else:
+        print("\nstrategy             accuracy  macro-F1  seconds")
+        ranked = sorted(results, key=lambda r: -(r["metrics"].get("accuracy") or -1.0))
+        for r in ranked:
+            m, c = r["metrics"], r["cost"]
+            print(
+                f"{r['strategy']:<20} {_num(m.get('accuracy'))}  {_num(m.get('macro_f1'))}"
+                f"  {_num(c.get('train_seconds', c.get('seconds')), '8.0f')}"
+                + ("" if r["status"] == "done" else f"  ({r['status']})")
+            )
+    return 0 if all(r["status"] == "done" for r in results) else 1
+
+
+def _num(value: Any, fmt: str = "8.3f") -> str:
+    return format(value, fmt) if isinstance(value, int | float) else f"{'-':>8}"
+
+
+def _execute_run(args: argparse.Namespace, ds, strategy: str):
+    """(the estimate printed before it, the finished run's report) of one run as ``args`` set it."""
+    from tladvisor import ray_runs
+    from tladvisor.artifacts import default_root
+    from tladvisor.runner import execute
+
     overrides = {
         "model": args.model,
         "seed": args.seed,
@@ -440,9 +491,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         ray_runs.connect(address)  # an unreachable cluster is reported before anything is recorded
     store = _open_store(args)
     progress = _tqdm_progress(args.json)
-    from tladvisor.artifacts import default_root
-
-    artifacts = default_root(store.path)
     report = (functools.partial(ray_runs.execute, address=address) if address else execute)(
         store,
         ds,
@@ -451,29 +499,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         user=args.user,
         device=args.device,
         progress=progress,
-        artifact_root=artifacts,
+        artifact_root=default_root(store.path),
     )
     progress(1.0, "")
-    if args.json:
-        _print_json({**report.to_dict(), "estimate": estimate.to_dict() if estimate else None})
-    else:
-        where = report.executor.get("node")
-        print(
-            f"run {report.run_id}: {report.status}  {report.strategy} on {report.model}"
-            f" [{report.backend}] {report.device}/{report.precision}"
-            + (f" on ray node {where}" if where else "")
-        )
-        for name, value in {**report.metrics, **report.cost}.items():
-            print(f"  {name:<18} {value:.4g}")
-        for group in ("transferability", "forgetting"):
-            values = getattr(report, group)
-            if values:
-                print(f"  {group}: " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
-        for note in report.notes:
-            print(f"  note: {note}")
-        if report.error:
-            print(f"error: {report.error}", file=sys.stderr)
-    return 0 if report.status == "done" else 1
+    return estimate, report
+
+
+def _print_report(report) -> None:
+    where = report.executor.get("node")
+    print(
+        f"run {report.run_id}: {report.status}  {report.strategy} on {report.model}"
+        f" [{report.backend}] {report.device}/{report.precision}"
+        + (f" on ray node {where}" if where else "")
+    )
+    for name, value in {**report.metrics, **report.cost}.items():
+        print(f"  {name:<18} {value:.4g}")
+    for group in ("transferability", "forgetting"):
+        values = getattr(report, group)
+        if values:
+            print(f"  {group}: " + ", ".join(f"{k}={v:.3g}" for k, v in values.items()))
+    for note in report.notes:
+        print(f"  note: {note}")
+    if report.error:
+        print(f"error: {report.error}", file=sys.stderr)
 
 
 def _run_estimate(ds, strategy: str, overrides: dict[str, Any], device: str | None):
@@ -640,7 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("run", help="run a strategy and store its metrics")
     _add_data_args(p, required=True)
-    p.add_argument("--strategy", required=True, choices=[s.value for s in Strategy] + ["auto"])
+    p.add_argument(
+        "--strategy",
+        required=True,
+        choices=[s.value for s in Strategy] + ["auto", "all"],
+        help="auto: the advisor's pick; all: every strategy that applies, one after another",
+    )
     p.add_argument("--model", help="catalogue name or hf:/clip:/open_clip: path")
     p.add_argument("--user", default=os.environ.get("USER", "anonymous"))
     p.add_argument("--seed", type=int)

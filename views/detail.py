@@ -19,15 +19,30 @@ ui_state.page_setup()
 
 
 @st.fragment(run_every=1.0)
+def prediction_progress(task_id: str, file_name: str) -> None:
+    """The queued prediction's progress, refreshed each second; when it ends, the page once."""
+    state = ui_state.job_queue().state(task_id)
+    if state is not None and state.status in ("queued", "running"):
+        st.progress(state.fraction, text=f"Predicting {ui_state.plain(file_name)}: {state.message}")
+    else:
+        st.rerun()  # the whole page, which draws the result outside this timer
+
+
 def show_prediction(task_id: str, file_name: str) -> None:
-    """The queued prediction's progress, then its file (refreshed each second until it ends)."""
+    """The prediction's progress while it runs, then its result and file.
+
+    The download button stays out of the timed fragment: a fragment redrawn every second
+    replaced the button between the click and the browser's request for the file, and the
+    download never came (a CI run waited 240 s for it)."""
     state = ui_state.job_queue().state(task_id)
     if state is None:
         return
     if state.status in ("queued", "running"):
-        st.progress(state.fraction, text=f"Predicting {ui_state.plain(file_name)}: {state.message}")
+        prediction_progress(task_id, file_name)
     elif state.status == "failed":
         st.error(f"Prediction failed: {ui_state.plain(state.message)}")
+    elif state.result is None:  # cancelled, or ended without a result
+        st.warning(f"The prediction {state.status}: {ui_state.plain(state.message)}")
     else:
         result = state.result
         said = f"{len(result.ids)} rows predicted"

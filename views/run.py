@@ -11,7 +11,7 @@ import json
 import streamlit as st
 
 from tladvisor import catalog, charts, estimate, ui_state
-from tladvisor.strategies import LABELS, Strategy, get
+from tladvisor.strategies import LABELS, Strategy, applicable, get
 
 ui_state.page_setup()
 
@@ -35,7 +35,7 @@ st.caption(
 )
 
 # -- strategy -------------------------------------------------------------------------------------
-strategies = [s.value for s in Strategy if get(s).supports(dataset.modality)]
+strategies = applicable(dataset.modality)
 wanted = st.session_state.run_strategy or st.session_state.get("recommended")
 if wanted in strategies and (st.session_state.run_strategy or "run_pick" not in st.session_state):
     st.session_state.run_pick = wanted  # preselect what the Advise page handed over
@@ -171,6 +171,51 @@ if st.button(
             ui_state.refresh()
             st.rerun()
 
+# -- every strategy -------------------------------------------------------------------------------
+with st.expander("Run every strategy", expanded=False):
+    st.caption(
+        f"Queue each of the {len(strategies)} strategies that apply to {dataset.modality} data, "
+        "on its default model and settings, so the Compare page sets them side by side (and "
+        "shows negative transfer where the from-scratch baseline wins). The queue runs them one "
+        "after another (all at once on a Ray cluster)."
+    )
+    each = {}
+    for name in strategies:
+        try:
+            each[name] = estimate.estimate_run(
+                name,
+                data_stats(dataset.fingerprint, dataset),
+                {},
+                device_speed(catalog.select_device()),
+            ).seconds
+        except (OSError, ValueError, TypeError):
+            each[name] = None
+    known = [v for v in each.values() if v is not None]
+    total = sum(known)
+    st.markdown(
+        f"**Expected on this device, in all:** about {estimate.format_duration(total)}"
+        + ("" if len(known) == len(each) else f" ({len(each) - len(known)} without an estimate)")
+    )
+    every_confirmed = True
+    if total > estimate.CONFIRM_ABOVE_SECONDS:
+        every_confirmed = st.checkbox(
+            f"Yes, queue about {estimate.format_duration(total)} of runs", key="run_every_confirm"
+        )
+    if st.button("Queue every strategy", key="run_every", disabled=not every_confirmed):
+        refused = []
+        for name in strategies:
+            try:
+                st.session_state.my_runs.append(
+                    ui_state.job_queue().submit(dataset, Strategy(name), {}, user=user)
+                )
+            except ValueError as exc:
+                refused.append(f"{LABELS[Strategy(name)]}: {exc}")
+        if refused:
+            st.error(ui_state.plain("Not queued: " + "; ".join(refused)))
+        else:
+            ui_state.refresh()
+            st.rerun()
+
 # -- jobs -----------------------------------------------------------------------------------------
 st.divider()
 queue = ui_state.job_queue()
@@ -206,7 +251,7 @@ def jobs_panel() -> None:
             if state.user == user
             else f"Only {ui_state.plain(state.user)} can cancel it",
         )
-    recent = list(reversed(st.session_state.my_runs[-5:]))
+    recent = list(reversed(st.session_state.my_runs[-len(strategies) :]))
     active_ids = {s.run_id for s in active}
     finished = [r for r in recent if r not in active_ids]
     if finished:

@@ -66,3 +66,8 @@ def get(strategy: Strategy | str) -> StrategySpec:
 
 def all_specs() -> list[StrategySpec]:
     return [get(s) for s in Strategy]
+
+
+def applicable(modality: str) -> list[str]:
+    """The strategies that run on ``modality`` data, in the registry's order (cheap to dear)."""
+    return [s.value for s in Strategy if get(s).supports(modality)]
