@@ -420,7 +420,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"auto: the advisor recommends {strategy} with {args.model or 'the default model'}",
                 file=sys.stderr,
             )
-    estimate, report = _execute_run(args, ds, strategy)
+    estimate, report = _execute_run(args, ds, strategy, *_run_target(args))
     if args.json:
         _print_json({**report.to_dict(), "estimate": estimate.to_dict() if estimate else None})
     else:
@@ -439,11 +439,11 @@ def _run_every_strategy(args: argparse.Namespace, ds) -> int:
             "language model, the others an encoder): with --strategy all each runs on its "
             "default model; run one strategy with --model to choose it"
         )
-    results = []
+    results, target = [], _run_target(args)  # one store and cluster for every run
     for strategy in applicable(ds.modality):
         if not args.json:
             print(f"== {strategy}", file=sys.stderr)
-        estimate, report = _execute_run(args, ds, strategy)
+        estimate, report = _execute_run(args, ds, strategy, *target)
         results.append({**report.to_dict(), "estimate": estimate.to_dict() if estimate else None})
         if not args.json:
             _print_report(report)
@@ -466,7 +466,18 @@ def _num(value: Any, fmt: str = "8.3f") -> str:
     return format(value, fmt) if isinstance(value, int | float) else f"{'-':>8}"
 
 
-def _execute_run(args: argparse.Namespace, ds, strategy: str):
+def _run_target(args: argparse.Namespace):
+    """(store, Ray address or None) the runs go to; an unreachable cluster is reported before
+    anything is recorded."""
+    from tladvisor import ray_runs
+
+    address = ray_runs.configured_address(args.ray)
+    if address:
+        ray_runs.connect(address)
+    return _open_store(args), address
+
+
+def _execute_run(args: argparse.Namespace, ds, strategy: str, store, address: str | None):
     """(the estimate printed before it, the finished run's report) of one run as ``args`` set it."""
     from tladvisor import ray_runs
     from tladvisor.artifacts import default_root
@@ -486,10 +497,6 @@ def _execute_run(args: argparse.Namespace, ds, strategy: str):
         key, _, value = item.partition("=")
         overrides[key.strip()] = json.loads(value) if value[:1] in '[{0123456789-tfn"' else value
     estimate = _run_estimate(ds, strategy, overrides, args.device)
-    address = ray_runs.configured_address(args.ray)
-    if address:
-        ray_runs.connect(address)  # an unreachable cluster is reported before anything is recorded
-    store = _open_store(args)
     progress = _tqdm_progress(args.json)
     report = (functools.partial(ray_runs.execute, address=address) if address else execute)(
         store,
